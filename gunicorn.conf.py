@@ -1,0 +1,39 @@
+"""Gunicorn settings for wsgiapp: `gunicorn wsgiapp:application` reads this file from the current folder."""
+
+import os
+import secrets
+
+# Server socket: loopback only, as gunicorn's own default. Put nginx in front to face clients
+# (deploy/), or pass -b 0.0.0.0:8000 to listen everywhere.
+bind = ["127.0.0.1:8000"]
+
+# Worker processes: WEB_CONCURRENCY, as gunicorn itself reads it, or one per core.
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+worker_class = "sync"
+# A worker that does not answer within this many seconds is killed and replaced.
+timeout = 30
+graceful_timeout = 30
+
+# Logging: access and error logs to stdout, where a process manager collects them.
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+
+# Request limits: the app's own URLs are short and it reads a single cookie of at most 4 KB.
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+
+# Keys: every worker must sign with the same key, or a cookie set by one worker is refused by
+# the next. With no SECRET_KEY, make one here, in the master, before the workers are forked:
+# they inherit it through the environment, and it lasts until the master stops.
+GENERATED_KEY = not os.environ.get("SECRET_KEY")
+if GENERATED_KEY:
+    os.environ["SECRET_KEY"] = secrets.token_hex(32)
+
+
+def on_starting(server):
+    if GENERATED_KEY:
+        server.log.warning(
+            "SECRET_KEY is not set: all workers share a random key; cookies will not survive a restart"
+        )

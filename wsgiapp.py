@@ -1,0 +1,354 @@
+"""The Flask tutorial's cookie login as a plain WSGI application, without a framework."""
+
+import argparse
+import base64
+import hashlib
+import html
+import logging
+import os
+import secrets
+import sys
+import traceback
+import unicodedata
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import MutableMapping
+from http import HTTPStatus
+from pathlib import Path
+from string import Template
+from typing import Any
+from typing import NamedTuple
+
+from itsdangerous import BadSignature
+from itsdangerous import Signer
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import parse_form_data
+from werkzeug.http import dump_cookie
+from werkzeug.http import parse_cookie
+from werkzeug.http import parse_options_header
+
+HTML_DIR = Path(__file__).parent / "html"
+COOKIE_NAME = "userID"
+# Separates these signatures from anything else signed with the same SECRET_KEY.
+COOKIE_SALT = "wsgiapp.userID"
+MAX_NAME_LENGTH = 64
+MAX_BODY_SIZE = 16 * 1024
+MAX_FORM_PARTS = 8
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# Cc: C0 and C1 controls (CR, LF, NUL, DEL...); Cs: lone surrogates, which cannot be encoded.
+FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+log = logging.getLogger("wsgiapp")
+
+Environ = dict[str, Any]
+Headers = list[tuple[str, str]]
+
+
+class Reply(NamedTuple):
+    status: HTTPStatus
+    headers: Headers
+    body: bytes
+
+
+Handler = Callable[[Environ], Reply]
+
+
+def load_keys(env: MutableMapping[str, str]) -> tuple[str, list[str]]:
+    """Return the signing key and the older keys that still verify."""
+    secret_key = env.get("SECRET_KEY", "")
+    if not secret_key:
+        secret_key = secrets.token_hex(32)
+        # Child processes (the dev server's reloader) inherit the key through the environment.
+        env["SECRET_KEY"] = secret_key
+        log.warning("SECRET_KEY is not set: using a random key; cookies will not survive a restart")
+    fallbacks = [key.strip() for key in env.get("SECRET_KEY_FALLBACKS", "").split(",")]
+    return secret_key, [key for key in fallbacks if key]
+
+
+def make_signer(secret_key: str, fallbacks: Iterable[str] = ()) -> Signer:
+    """Sign with secret_key; also accept signatures made with any of the fallbacks."""
+    # itsdangerous signs with the last key and tries them all, last first.
+    keys = [*reversed(list(fallbacks)), secret_key]
+    return Signer(keys, salt=COOKIE_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+
+
+def load_max_age(env: Mapping[str, str]) -> int | None:
+    """COOKIE_MAX_AGE in seconds makes the cookie persistent; unset, it lasts the browser session."""
+    value = env.get("COOKIE_MAX_AGE", "")
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and int(value) > 0):
+        raise ValueError(f"COOKIE_MAX_AGE must be a positive number of seconds, not {value!r}")
+    return int(value)
+
+
+SIGNER = make_signer(*load_keys(os.environ))
+COOKIE_MAX_AGE = load_max_age(os.environ)
+
+# Pages: html/layout.html around a fragment of html/, joined once at import.
+STYLE = (HTML_DIR / "style.css").read_text("utf-8")
+STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+LAYOUT = Template((HTML_DIR / "layout.html").read_text("utf-8"))
+
+
+def load_page(name: str, **constants: str) -> Template:
+    """Put html/<name>.html into the layout; what is left of $names is filled per request."""
+    main = Template((HTML_DIR / f"{name}.html").read_text("utf-8")).safe_substitute(constants)
+    return Template(LAYOUT.safe_substitute(style=STYLE, main=main))
+
+
+def render(page: Template, **values: str) -> bytes:
+    """Fill a page. Every value that goes into a page is escaped here, and only here."""
+    return page.substitute({key: html.escape(value) for key, value in values.items()}).encode()
+
+
+INDEX_PAGE = load_page("index", max_length=str(MAX_NAME_LENGTH))
+READCOOKIE_PAGE = load_page("readcookie")
+WELCOME_PAGE = load_page("welcome")
+NOUSER_PAGE = load_page("nouser")
+ERROR_PAGE = load_page("error")
+
+INDEX_BODY = render(INDEX_PAGE, title="Enter userID", error="")
+READCOOKIE_BODY = render(READCOOKIE_PAGE, title="Cookie set")
+NOUSER_BODY = render(NOUSER_PAGE, title="No user is set")
+
+CSP = (
+    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS: Headers = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", CSP),
+    ("Referrer-Policy", "same-origin"),
+]
+PAGE_HEADERS: Headers = [("Content-Type", "text/html; charset=utf-8"), *SECURITY_HEADERS]
+# For answers that read or write the cookie: never cached, never shared between users.
+PRIVATE: Headers = [("Cache-Control", "no-store"), ("Vary", "Cookie")]
+
+
+def page(status: HTTPStatus, body: bytes, extra: Iterable[tuple[str, str]] = ()) -> Reply:
+    """An HTML answer with every header a page carries."""
+    return Reply(status, [*PAGE_HEADERS, *extra, ("Content-Length", str(len(body)))], body)
+
+
+def error_page(status: HTTPStatus, message: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
+    body = render(ERROR_PAGE, title=f"{status.value} {status.phrase}", message=message)
+    return page(status, body, extra)
+
+
+def redirect(location: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
+    """303 See Other: the browser follows with a GET."""
+    body = render(ERROR_PAGE, title="See Other", message=f"Continue to {location}")
+    return page(HTTPStatus.SEE_OTHER, body, [("Location", location), *extra])
+
+
+def is_https(environ: Environ) -> bool:
+    return environ.get("wsgi.url_scheme") == "https"
+
+
+def user_cookie(environ: Environ, value: str, max_age: int | None) -> tuple[str, str]:
+    header = dump_cookie(
+        COOKIE_NAME,
+        value,
+        max_age=max_age,
+        path="/",
+        secure=is_https(environ),
+        httponly=True,
+        samesite="Lax",
+    )
+    return ("Set-Cookie", header)
+
+
+def clear_cookie(environ: Environ) -> tuple[str, str]:
+    return user_cookie(environ, "", max_age=0)
+
+
+def name_error(names: list[str]) -> str | None:
+    """Say what is wrong with the submitted names, or None if there is exactly one good one."""
+    if not names:
+        return "Please enter a user ID."
+    if len(names) > 1:
+        return "Send one user ID, not several."
+    name = names[0]
+    if not name.strip():
+        return "The user ID must not be blank."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"The user ID must be at most {MAX_NAME_LENGTH} characters long."
+    if any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
+        return "The user ID must not contain control characters."
+    return None
+
+
+def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
+    """Parse the body as a form, or return the 4xx page that says why it is not one."""
+    mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE"))
+    if mimetype not in FORM_TYPES:
+        return error_page(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "Send the form as application/x-www-form-urlencoded or multipart/form-data.",
+            PRIVATE,
+        )
+    try:
+        _, form, files = parse_form_data(
+            environ,
+            max_content_length=MAX_BODY_SIZE,
+            max_form_memory_size=MAX_BODY_SIZE,
+            max_form_parts=MAX_FORM_PARTS,
+            silent=False,
+        )
+    except RequestEntityTooLarge:
+        return error_page(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts.",
+            PRIVATE,
+        )
+    except (ValueError, HTTPException):
+        # ValueError: a malformed multipart body or bytes that are not UTF-8;
+        # HTTPException: the client went away before sending the whole body.
+        return error_page(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
+    for upload in files.values():
+        upload.close()
+    return form
+
+
+def index(environ: Environ) -> Reply:
+    return page(HTTPStatus.OK, INDEX_BODY)
+
+
+def redirect_home(environ: Environ) -> Reply:
+    return redirect("/")
+
+
+def set_cookie(environ: Environ) -> Reply:
+    form = read_form(environ)
+    if isinstance(form, Reply):
+        return form
+    names = form.getlist("nm")
+    error = name_error(names)
+    if error is not None:
+        body = render(INDEX_PAGE, title="Enter userID", error=error)
+        return page(HTTPStatus.BAD_REQUEST, body, PRIVATE)
+    value = SIGNER.sign(names[0].encode()).decode()
+    return page(HTTPStatus.OK, READCOOKIE_BODY, [user_cookie(environ, value, COOKIE_MAX_AGE), *PRIVATE])
+
+
+def read_user(environ: Environ) -> tuple[str | None, bool]:
+    """Return the verified user ID, if any, and whether a bad cookie should be cleared."""
+    try:
+        value = parse_cookie(environ).get(COOKIE_NAME)
+    except UnicodeError:
+        # Not UTF-8: whatever userID it holds cannot be ours.
+        return None, True
+    if value is None:
+        return None, False
+    try:
+        return SIGNER.unsign(value.encode()).decode(), False
+    except (BadSignature, UnicodeError):
+        return None, True
+
+
+def get_cookie(environ: Environ) -> Reply:
+    name, clear = read_user(environ)
+    if name is not None:
+        return page(HTTPStatus.OK, render(WELCOME_PAGE, title="Welcome", name=name), PRIVATE)
+    extra = [clear_cookie(environ), *PRIVATE] if clear else PRIVATE
+    return page(HTTPStatus.OK, NOUSER_BODY, extra)
+
+
+def delete_cookie(environ: Environ) -> Reply:
+    return redirect("/", [clear_cookie(environ), *PRIVATE])
+
+
+# Path -> {method: handler}. HEAD is answered by the GET handler without the body.
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/": {"GET": index},
+    "/setcookie": {"GET": redirect_home, "POST": set_cookie},
+    "/getcookie": {"GET": get_cookie},
+    "/deletecookie": {"POST": delete_cookie},
+}
+
+
+def allowed_methods(methods: Iterable[str]) -> str:
+    names = {*methods, "OPTIONS"}
+    if "GET" in names:
+        names.add("HEAD")
+    return ", ".join(sorted(names))
+
+
+ALLOW = {path: allowed_methods(methods) for path, methods in ROUTES.items()}
+
+
+def normalize_origin(origin: str) -> str:
+    """Lowercase scheme://host[:port], without the scheme's default port."""
+    scheme, sep, host = origin.lower().partition("://")
+    return scheme + sep + host.removesuffix(DEFAULT_PORTS.get(scheme, ""))
+
+
+def request_origin(environ: Environ) -> str:
+    scheme = environ["wsgi.url_scheme"]
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    return normalize_origin(f"{scheme}://{host}")
+
+
+def is_cross_origin(environ: Environ) -> bool:
+    """Go 1.25's CrossOriginProtection rule for requests with unsafe methods."""
+    site = environ.get("HTTP_SEC_FETCH_SITE")
+    if site:
+        return site not in ("same-origin", "none")
+    origin = environ.get("HTTP_ORIGIN")
+    if not origin:
+        # No browser would leave both out of a cross-site request: curl, old clients.
+        return False
+    return normalize_origin(origin) != request_origin(environ)
+
+
+def dispatch(environ: Environ) -> Reply:
+    path = environ.get("PATH_INFO") or "/"
+    methods = ROUTES.get(path)
+    if methods is None:
+        return error_page(HTTPStatus.NOT_FOUND, "There is no page at this address.")
+    method = environ["REQUEST_METHOD"]
+    handler = methods.get("GET" if method == "HEAD" else method)
+    if handler is None:
+        allow = ("Allow", ALLOW[path])
+        if method == "OPTIONS":
+            return Reply(HTTPStatus.NO_CONTENT, [allow, *SECURITY_HEADERS], b"")
+        return error_page(HTTPStatus.METHOD_NOT_ALLOWED, f"This page takes {allow[1]}.", [allow])
+    if method not in SAFE_METHODS and is_cross_origin(environ):
+        return error_page(HTTPStatus.FORBIDDEN, "Cross-site form posts are refused.")
+    return handler(environ)
+
+
+SERVER_ERROR = error_page(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+
+
+def application(environ: Environ, start_response: Callable) -> list[bytes]:
+    """The WSGI entry point."""
+    exc_info = None
+    try:
+        reply = dispatch(environ)
+    except Exception:
+        traceback.print_exc(file=environ["wsgi.errors"])
+        exc_info = sys.exc_info()
+        reply = SERVER_ERROR
+    status = reply.status
+    start_response(f"{status.value} {status.phrase}", reply.headers, exc_info)
+    if environ["REQUEST_METHOD"] == "HEAD":
+        return []
+    return [reply.body]
+
+
+if __name__ == "__main__":
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description="Run wsgiapp on Werkzeug's development server.")
+    parser.add_argument("--host", default="localhost", help="address to listen on (default: localhost)")
+    parser.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
+    parser.add_argument("--no-reload", action="store_true", help="do not restart when the code changes")
+    args = parser.parse_args()
+    run_simple(args.host, args.port, application, use_reloader=not args.no_reload)
