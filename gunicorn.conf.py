@@ -24,6 +24,11 @@ limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
 
+# Control socket (gunicorn 25.1+): off. The app needs no runtime management, and the socket's
+# default path is per user, so several instances on one machine would take it from each other.
+# Older gunicorns ignore the setting.
+control_socket_disable = True
+
 # Keys: every worker must sign with the same key, or a cookie set by one worker is refused by
 # the next. With no SECRET_KEY, make one here, in the master, before the workers are forked:
 # they inherit it through the environment, and it lasts until the master stops.

@@ -17,6 +17,7 @@ from collections.abc import MutableMapping
 from http import HTTPStatus
 from pathlib import Path
 from string import Template
+from typing import IO
 from typing import Any
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ from werkzeug.formparser import parse_form_data
 from werkzeug.http import dump_cookie
 from werkzeug.http import parse_cookie
 from werkzeug.http import parse_options_header
+from werkzeug.wsgi import get_content_length
 
 HTML_DIR = Path(__file__).parent / "html"
 COOKIE_NAME = "userID"
@@ -151,11 +153,14 @@ def is_https(environ: Environ) -> bool:
     return environ.get("wsgi.url_scheme") == "https"
 
 
-def user_cookie(environ: Environ, value: str, max_age: int | None) -> tuple[str, str]:
+def user_cookie(
+    environ: Environ, value: str, max_age: int | None, expires: int | None = None
+) -> tuple[str, str]:
     header = dump_cookie(
         COOKIE_NAME,
         value,
         max_age=max_age,
+        expires=expires,
         path="/",
         secure=is_https(environ),
         httponly=True,
@@ -165,7 +170,8 @@ def user_cookie(environ: Environ, value: str, max_age: int | None) -> tuple[str,
 
 
 def clear_cookie(environ: Environ) -> tuple[str, str]:
-    return user_cookie(environ, "", max_age=0)
+    # Expired at the epoch, so that a client whose clock runs slow drops it too.
+    return user_cookie(environ, "", max_age=0, expires=0)
 
 
 def name_error(names: list[str]) -> str | None:
@@ -184,6 +190,19 @@ def name_error(names: list[str]) -> str | None:
     return None
 
 
+def was_cut(environ: Environ, stream: IO[bytes]) -> bool:
+    """Whether Werkzeug stopped reading a body of unknown length (chunked) at the cap with more to come.
+
+    It does so without an error, so look for one byte more: the server ends the stream, so this
+    read does not wait.
+    """
+    return (
+        get_content_length(environ) is None
+        and getattr(stream, "is_exhausted", False)
+        and bool(environ["wsgi.input"].read(1))
+    )
+
+
 def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
     """Parse the body as a form, or return the 4xx page that says why it is not one."""
     mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE"))
@@ -194,13 +213,17 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
             PRIVATE,
         )
     try:
-        _, form, files = parse_form_data(
+        stream, form, files = parse_form_data(
             environ,
             max_content_length=MAX_BODY_SIZE,
             max_form_memory_size=MAX_BODY_SIZE,
             max_form_parts=MAX_FORM_PARTS,
             silent=False,
         )
+        for upload in files.values():
+            upload.close()
+        if was_cut(environ, stream):
+            raise RequestEntityTooLarge()
     except RequestEntityTooLarge:
         return error_page(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -211,8 +234,6 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
         # ValueError: a malformed multipart body or bytes that are not UTF-8;
         # HTTPException: the client went away before sending the whole body.
         return error_page(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
-    for upload in files.values():
-        upload.close()
     return form
 
 
