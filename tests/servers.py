@@ -1,19 +1,46 @@
-"""Start the app in a real server as a subprocess on a free loopback port, and stop it."""
+"""Start the app in a real server as a subprocess on a free loopback port, and stop it; talk to it."""
 
 import contextlib
 import http.client
 import os
+import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Set by CI: a test that needs a tool which is missing fails instead of skipping.
+REQUIRE_ALL = os.environ.get("WSGIAPP_REQUIRE_ALL") == "1"
+
+
+def require(what: str, found: object, install: str) -> None:
+    """Skip the test when found is falsy, saying how to install what is missing; fail under CI."""
+    if found:
+        return
+    reason = f"{what} is not available ({install})"
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason}, and WSGIAPP_REQUIRE_ALL=1 requires it", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_executable(name: str, *places: str, install: str) -> str:
+    """The path of a program, found on PATH or at one of places; skip or fail as require() does."""
+    found = shutil.which(name) or next((place for place in places if os.access(place, os.X_OK)), None)
+    require(name, found, install)
+    return found
 
 
 @dataclass
@@ -68,10 +95,14 @@ def wait_until_up(server: Server, deadline: float) -> None:
 
 @contextlib.contextmanager
 def serve(
-    command: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 20
+    command: list[str], port: int, env: dict[str, str | None] | None = None, timeout: float = 20
 ) -> Iterator[Server]:
-    """Run command from the repository root until the block ends; it must answer GET / with 200."""
+    """Run command from the repository root until the block ends; it must answer GET / with 200.
+
+    env adds to the environment; a variable given as None is removed from it.
+    """
     full_env = {**os.environ, **(env or {})}
+    full_env = {name: value for name, value in full_env.items() if value is not None}
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -96,3 +127,181 @@ def stop(process: subprocess.Popen) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20) -> None:
+    """Poll until condition() is true; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still not true after {timeout} s"
+        time.sleep(0.05)
+
+
+# Gunicorn's access log with the answering worker's process id first: `<1234> "GET / HTTP/1.1" 200`.
+ACCESS_LOG_WITH_PID = ("--access-logformat", '%(p)s "%(r)s" %(s)s')
+
+
+def booted_workers(server: Server) -> list[int]:
+    """The process ids of the gunicorn workers booted so far, in order."""
+    return [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", server.output())]
+
+
+def answering_workers(server: Server, request_line: str) -> dict[int, int]:
+    """How many requests with this request line each worker answered (needs ACCESS_LOG_WITH_PID)."""
+    counts: dict[int, int] = {}
+    for pid in re.findall(rf'^<(\d+)> "{re.escape(request_line)} HTTP/1\.\d"', server.output(), re.M):
+        counts[int(pid)] = counts.get(int(pid), 0) + 1
+    return counts
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Message
+    body: str
+
+
+def fetch(
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    source: str | None = None,
+    context: ssl.SSLContext | None = None,
+) -> Response:
+    """One request on a new connection, read whole; source is the client's own loopback address."""
+    parts = urlsplit(url)
+    source_address = (source, 0) if source else None
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=10, source_address=source_address, context=context
+        )
+    else:
+        conn = http.client.HTTPConnection(
+            parts.hostname, parts.port, timeout=10, source_address=source_address
+        )
+    try:
+        conn.request(method, parts.path or "/", body=body, headers=headers or {})
+        response = conn.getresponse()
+        return Response(response.status, response.msg, response.read().decode())
+    finally:
+        conn.close()
+
+
+def form(name: str) -> dict[str, object]:
+    """fetch() arguments that post the login form with this name."""
+    body = "nm=" + "".join(f"%{byte:02X}" for byte in name.encode())
+    return {
+        "method": "POST",
+        "body": body.encode(),
+        "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+    }
+
+
+def cookie_header(response: Response) -> str:
+    """The Set-Cookie header of an answer that must set exactly one cookie."""
+    headers = response.headers.get_all("Set-Cookie") or []
+    assert len(headers) == 1, headers
+    return headers[0]
+
+
+def cookie_pair(response: Response) -> str:
+    """`name=value` of the cookie an answer sets, as a browser sends it back."""
+    return cookie_header(response).split("; ")[0]
+
+
+# nginx in front of gunicorn instances, from the shipped example deploy/nginx.conf.
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+
+
+def require_nginx() -> str:
+    return require_executable("nginx", "/usr/sbin/nginx", install="Debian: apt-get install nginx-light")
+
+
+@dataclass
+class Proxy:
+    http_port: int
+    https_port: int
+    process: subprocess.Popen
+    folder: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def output(self) -> str:
+        """nginx's error log so far."""
+        return (self.folder / "error.log").read_text("utf-8", "replace")
+
+
+def replace_once(text: str, old: str, new: str) -> str:
+    """Replace old, which must occur exactly once: the example and the test must not drift apart."""
+    assert text.count(old) == 1, f"{NGINX_CONF.name} should contain {old!r} once"
+    return text.replace(old, new)
+
+
+def render_nginx_conf(upstream_ports: list[int], http_port: int, https_port: int, tls: Path) -> str:
+    """deploy/nginx.conf with this test's ports and certificate in place of the example's."""
+    text = NGINX_CONF.read_text("utf-8")
+    example_ports = re.findall(r"^\s*server 127\.0\.0\.1:(\d+)", text, re.M)
+    assert len(example_ports) == len(upstream_ports), example_ports
+    for example_port, port in zip(example_ports, upstream_ports, strict=True):
+        text = replace_once(text, f"server 127.0.0.1:{example_port}", f"server 127.0.0.1:{port}")
+    text = replace_once(text, "listen 80;", f"listen 127.0.0.1:{http_port};")
+    text = replace_once(text, "listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
+    text = re.sub(r"ssl_certificate .*;", f"ssl_certificate {tls / 'cert.pem'};", text)
+    return re.sub(r"ssl_certificate_key .*;", f"ssl_certificate_key {tls / 'key.pem'};", text)
+
+
+@contextlib.contextmanager
+def run_nginx(nginx: str, upstream_ports: list[int], tls: Path) -> Iterator[Proxy]:
+    """nginx in the foreground, its pid file, logs and temporary files in a folder of its own.
+
+    tls holds cert.pem and key.pem for 127.0.0.1.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="nginx-"))
+    # Run as root, nginx's workers run as nobody: they must reach the temporary files.
+    folder.chmod(0o755)
+    http_port, https_port = free_port(), free_port()
+    (folder / "site.conf").write_text(render_nginx_conf(upstream_ports, http_port, https_port, tls))
+    temp_paths = "\n".join(
+        f"    {kind}_temp_path {folder / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (folder / "nginx.conf").write_text(
+        f"pid {folder / 'nginx.pid'};\n"
+        "worker_processes 1;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        f"    access_log {folder / 'access.log'};\n"
+        f"{temp_paths}\n"
+        f"    include {folder / 'site.conf'};\n"
+        "}\n"
+    )
+    command = [nginx, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(folder / "nginx.conf")]
+    process = subprocess.Popen(
+        [*command, "-g", "daemon off;"], stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    proxy = Proxy(http_port, https_port, process, folder)
+    try:
+        deadline = time.monotonic() + 20
+        while not answers(proxy.http_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nginx did not start:\n{proxy.output()}")
+            time.sleep(0.05)
+        yield proxy
+    finally:
+        stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def answers(url: str) -> bool:
+    try:
+        fetch(url)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,124 @@
+"""The app in its two real servers, gunicorn and Werkzeug's development server, over HTTP."""
+
+import concurrent.futures
+import html
+
+import pytest
+from conftest import TEST_KEY
+from servers import ACCESS_LOG_WITH_PID
+from servers import answering_workers
+from servers import booted_workers
+from servers import cookie_header
+from servers import cookie_pair
+from servers import devserver_command
+from servers import fetch
+from servers import form
+from servers import free_port
+from servers import gunicorn_command
+from servers import serve
+from servers import wait_for
+from werkzeug.http import dump_cookie
+
+import wsgiapp
+
+COMMANDS = {"gunicorn": gunicorn_command, "devserver": devserver_command}
+
+
+def signed(name: str, key: str = TEST_KEY) -> str:
+    """The userID cookie's name=value for this name, as the app writes it."""
+    value = wsgiapp.make_signer(key).sign(name.encode()).decode()
+    return dump_cookie(wsgiapp.COOKIE_NAME, value).split("; ")[0]
+
+
+def welcome(name: str) -> str:
+    return f"<h1>welcome {html.escape(name)}</h1>"
+
+
+@pytest.mark.parametrize("server", COMMANDS)
+@pytest.mark.parametrize("name", ["alice", "Zoë 李 🍪", "<b>bob</b> & 'eve'"])
+def test_the_whole_flow(server, name):
+    port = free_port()
+    with serve(COMMANDS[server](port), port, env={"SECRET_KEY": TEST_KEY}) as app:
+        page = fetch(app.url + "/")
+        assert page.status == 200
+        assert '<form action="/setcookie" method="POST">' in page.body
+
+        login = fetch(app.url + "/setcookie", **form(name))
+        assert login.status == 200
+        assert '<a href="/getcookie">Click here to read cookie</a>' in login.body
+        assert set(cookie_header(login).split("; ")) == {signed(name), "HttpOnly", "Path=/", "SameSite=Lax"}
+        assert login.headers["Cache-Control"] == "no-store"
+
+        greeting = fetch(app.url + "/getcookie", headers={"Cookie": cookie_pair(login)})
+        assert greeting.status == 200
+        assert welcome(name) in greeting.body
+        assert greeting.headers.get_all("Set-Cookie") is None
+
+        logout = fetch(app.url + "/deletecookie", method="POST", headers={"Cookie": cookie_pair(login)})
+        assert logout.status == 303
+        assert logout.headers["Location"] == "/"
+        assert set(cookie_header(logout).split("; ")) == {
+            "userID=",
+            "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            "Max-Age=0",
+            "HttpOnly",
+            "Path=/",
+            "SameSite=Lax",
+        }
+
+        nobody = fetch(app.url + "/getcookie")
+        assert nobody.status == 200
+        assert "<h1>No user is set</h1>" in nobody.body
+
+
+@pytest.mark.parametrize("server", COMMANDS)
+def test_a_forged_cookie_is_refused_and_cleared(server):
+    port = free_port()
+    with serve(COMMANDS[server](port), port, env={"SECRET_KEY": TEST_KEY}) as app:
+        forged = signed("alice", key="another-key")
+        answer = fetch(app.url + "/getcookie", headers={"Cookie": forged})
+        assert answer.status == 200
+        assert "<h1>No user is set</h1>" in answer.body
+        assert cookie_pair(answer) == "userID="
+
+
+@pytest.mark.parametrize("server", COMMANDS)
+def test_a_cross_site_post_is_refused(server):
+    port = free_port()
+    with serve(COMMANDS[server](port), port, env={"SECRET_KEY": TEST_KEY}) as app:
+        post = form("mallory")
+        post["headers"] = {**post["headers"], "Origin": "http://localhost:1"}
+        answer = fetch(app.url + "/setcookie", **post)
+        assert answer.status == 403
+        assert answer.headers.get_all("Set-Cookie") is None
+        same_origin = form("alice")
+        same_origin["headers"] = {**same_origin["headers"], "Origin": app.url}
+        assert fetch(app.url + "/setcookie", **same_origin).status == 200
+
+
+WORKERS = 3
+
+
+def test_workers_share_the_generated_key():
+    """No SECRET_KEY: gunicorn.conf.py makes one in the master, so every worker accepts the cookie."""
+    port = free_port()
+    command = gunicorn_command(port, "--workers", str(WORKERS), *ACCESS_LOG_WITH_PID)
+    with serve(command, port, env={"SECRET_KEY": None, "SECRET_KEY_FALLBACKS": None}) as app:
+        assert "SECRET_KEY is not set: all workers share a random key" in app.output()
+        cookie = cookie_pair(fetch(app.url + "/setcookie", **form("alice")))
+        wait_for(lambda: len(booted_workers(app)) == WORKERS)
+        workers = set(booted_workers(app))
+
+        # Concurrent requests until every worker has answered one: a busy worker leaves the next
+        # connection to another. 50 rounds is far more than needed, whatever the worker class.
+        answers = []
+        with concurrent.futures.ThreadPoolExecutor(WORKERS * 2) as pool:
+            for _ in range(50):
+                urls = [app.url + "/getcookie"] * WORKERS * 2
+                answers += pool.map(lambda url: fetch(url, headers={"Cookie": cookie}), urls)
+                if set(answering_workers(app, "GET /getcookie")) == workers:
+                    break
+        assert set(answering_workers(app, "GET /getcookie")) == workers
+        assert [(answer.status, welcome("alice") in answer.body) for answer in answers] == [
+            (200, True)
+        ] * len(answers)
