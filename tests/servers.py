@@ -2,6 +2,7 @@
 
 import contextlib
 import http.client
+import importlib.util
 import os
 import re
 import shutil
@@ -135,6 +136,23 @@ def wait_for(condition: Callable[[], object], timeout: float = 20) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"still not true after {timeout} s"
         time.sleep(0.05)
+
+
+# Debian's Chromium, for Playwright: its own downloaded browsers are not used.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def require_chromium() -> str:
+    """The path of Chromium, once Playwright for Python is known to be installed too."""
+    require("Playwright for Python", importlib.util.find_spec("playwright"), "pip install -e '.[test]'")
+    return require_executable("chromium", install="Debian: apt-get install chromium")
 
 
 # Gunicorn's access log with the answering worker's process id first: `<1234> "GET / HTTP/1.1" 200`.

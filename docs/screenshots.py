@@ -1,0 +1,44 @@
+"""Take the README's screenshots of the three pages (800x360 PNG), in headless Chromium against gunicorn.
+
+Run from the repository root, with the test extra installed: `python docs/screenshots.py`.
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent / "tests"))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+from servers import CHROMIUM_ARGS  # noqa: E402
+from servers import free_port  # noqa: E402
+from servers import gunicorn_command  # noqa: E402
+from servers import serve  # noqa: E402
+
+
+def main() -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        sys.exit("chromium is not installed (Debian: apt-get install chromium)")
+    port = free_port()
+    with (
+        serve(gunicorn_command(port, "--workers", "1"), port, env={"SECRET_KEY": "screenshots"}) as app,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 800, "height": 360})
+        page.goto(app.url + "/")
+        page.get_by_label("User ID").fill("alice")
+        page.screenshot(path=DOCS / "form.png")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_url(app.url + "/setcookie")
+        page.screenshot(path=DOCS / "cookie-set.png")
+        page.get_by_role("link", name="Click here to read cookie").click()
+        page.wait_for_url(app.url + "/getcookie")
+        page.screenshot(path=DOCS / "welcome.png")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

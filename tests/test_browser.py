@@ -1,0 +1,217 @@
+"""The app in a real browser: Debian's headless Chromium, driven by Playwright, against gunicorn.
+
+Each test watches the page for console messages, uncaught errors, dialogs (an alert() would mean
+a name ran as script) and Content-Security-Policy violations, and asserts there were none.
+"""
+
+import contextlib
+import http.server
+import threading
+
+import pytest
+from conftest import TEST_KEY
+from servers import CHROMIUM_ARGS
+from servers import free_port
+from servers import gunicorn_command
+from servers import require_chromium
+from servers import serve
+from werkzeug.http import dump_cookie
+
+import wsgiapp
+
+NAMES = ["alice", "Zoë Ångström 李小龍 🍪", "<b>bob</b> & <script>alert(1)</script>"]
+
+# Reports each securitypolicyviolation event of every document to the test.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the whole module."""
+    chromium = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app():
+    """gunicorn with the repository's configuration and two workers."""
+    port = free_port()
+    with serve(gunicorn_command(port, "--workers", "2"), port, env={"SECRET_KEY": TEST_KEY}) as server:
+        yield server
+
+
+class Watched:
+    """A page in a fresh browser context, and what went wrong in it."""
+
+    def __init__(self, browser):
+        self.context = browser.new_context(viewport={"width": 800, "height": 600})
+        self.problems: list[str] = []
+        self.requests: list[str] = []
+        self.context.expose_function("reportViolation", lambda text: self.problems.append(f"CSP: {text}"))
+        self.context.add_init_script(REPORT_VIOLATIONS)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda msg: self.problems.append(f"console {msg.type}: {msg.text}"))
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("dialog", lambda dialog: self.problems.append(f"dialog: {dialog.message}"))
+        self.page.on("request", lambda request: self.requests.append(f"{request.method} {request.url}"))
+
+    def cookies(self) -> list[dict]:
+        return self.context.cookies()
+
+
+@pytest.fixture
+def watched(browser):
+    watched = Watched(browser)
+    yield watched
+    watched.context.close()
+
+
+def log_in(watched: Watched, app, name: str) -> None:
+    """Type the name into the form, submit it, and check the page that says the cookie is set."""
+    page = watched.page
+    page.goto(app.url + "/")
+    assert page.title() == "Enter userID"
+    page.get_by_label("User ID").fill(name)
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_url(app.url + "/setcookie")
+    assert page.title() == "Cookie set"
+    assert page.locator("h1").text_content() == "Cookie set"
+
+
+def cookie_value(name: str) -> str:
+    """The cookie's value as it is on the wire and in the browser: signed, and quoted if need be."""
+    signed = wsgiapp.make_signer(TEST_KEY).sign(name.encode()).decode()
+    return dump_cookie(wsgiapp.COOKIE_NAME, signed).split("; ")[0].removeprefix("userID=")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_log_in_and_see_the_name_exactly(watched, app, name):
+    log_in(watched, app, name)
+    page = watched.page
+    page.get_by_role("link", name="Click here to read cookie").click()
+    page.wait_for_url(app.url + "/getcookie")
+    assert page.title() == "Welcome"
+    assert page.locator("h1").text_content() == f"welcome {name}"
+    # The name is text: no element of it made it into the page.
+    assert page.locator("h1 *").count() == 0
+    assert page.locator("script").count() == 0
+    assert watched.requests == [
+        f"GET {app.url}/",
+        f"POST {app.url}/setcookie",
+        f"GET {app.url}/getcookie",
+    ]
+    assert watched.problems == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_cookie_as_the_browser_keeps_it(watched, app, name):
+    log_in(watched, app, name)
+    expected = {
+        "name": "userID",
+        "value": cookie_value(name),
+        "domain": "127.0.0.1",
+        "path": "/",
+        "expires": -1,
+        "httpOnly": True,
+        "secure": False,
+        "sameSite": "Lax",
+    }
+    assert [{key: cookie[key] for key in expected} for cookie in watched.cookies()] == [expected]
+    assert watched.page.evaluate("document.cookie") == ""
+    assert watched.problems == []
+
+
+def test_log_out_removes_the_cookie(watched, app):
+    log_in(watched, app, "alice")
+    page = watched.page
+    page.goto(app.url + "/getcookie")
+    assert page.locator("h1").text_content() == "welcome alice"
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(app.url + "/")
+    assert page.title() == "Enter userID"
+    assert watched.cookies() == []
+    page.goto(app.url + "/getcookie")
+    assert page.locator("h1").text_content() == "No user is set"
+    assert watched.problems == []
+
+
+def test_the_watch_sees_a_csp_violation(watched, app):
+    """The check that finds no violation above does find one: an inline style without its hash."""
+    watched.page.goto(app.url + "/")
+    watched.page.evaluate(
+        "document.head.append(Object.assign(document.createElement('style'), {textContent: 'p {}'}))"
+    )
+    watched.page.wait_for_timeout(200)
+    assert "CSP: style-src-elem blocked inline" in watched.problems
+
+
+class AttackerPage(http.server.BaseHTTPRequestHandler):
+    """Another site's page that posts the login form to the app as soon as it loads."""
+
+    target = ""
+
+    def do_GET(self):
+        body = (
+            f'<form method="POST" action="{self.target}/setcookie">'
+            '<input name="nm" value="mallory"></form>'
+            "<script>document.forms[0].submit()</script>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@contextlib.contextmanager
+def attacker(target: str):
+    """Serve AttackerPage on a free loopback port, in a thread."""
+    handler = type("Handler", (AttackerPage,), {"target": target})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+# localhost is another site than 127.0.0.1; the same host on another port is the same site but
+# another origin. The app refuses both.
+@pytest.mark.parametrize(("host", "fetch_site"), [("localhost", "cross-site"), ("127.0.0.1", "same-site")])
+@pytest.mark.parametrize("logged_in", [False, True], ids=["logged-out", "logged-in"])
+def test_a_form_posted_from_another_site_does_not_log_in(watched, app, host, fetch_site, logged_in):
+    if logged_in:
+        log_in(watched, app, "alice")
+    before = watched.cookies()
+    page = watched.page
+    with attacker(app.url) as port:
+        with page.expect_response(app.url + "/setcookie") as posted:
+            page.goto(f"http://{host}:{port}/")
+        page.wait_for_load_state()
+    response = posted.value
+    assert response.status == 403
+    assert response.request.header_value("sec-fetch-site") == fetch_site
+    assert response.header_value("set-cookie") is None
+    assert page.locator("h1").text_content() == "403 Forbidden"
+    assert watched.cookies() == before
+    page.goto(app.url + "/getcookie")
+    assert page.locator("h1").text_content() == ("welcome alice" if logged_in else "No user is set")
+    # Chromium logs any 4xx of a page it loads; the 403 is the one expected.
+    assert watched.problems == [
+        "console error: Failed to load resource: the server responded with a status of 403 (Forbidden)"
+    ]
