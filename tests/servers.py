@@ -323,3 +323,18 @@ def answers(url: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def make_tls(folder: Path) -> ssl.SSLContext:
+    """Write cert.pem and key.pem for 127.0.0.1 into folder; return a client context that trusts them."""
+    import trustme
+
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    certificate.private_key_pem.write_to_path(folder / "key.pem")
+    certificate.cert_chain_pems[0].write_to_path(folder / "cert.pem")
+    for pem in certificate.cert_chain_pems[1:]:
+        pem.write_to_path(folder / "cert.pem", append=True)
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    return context

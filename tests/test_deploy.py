@@ -1,0 +1,188 @@
+"""The shipped deploy/nginx.conf, run for real: nginx over TLS in front of two gunicorn instances."""
+
+import html
+
+import pytest
+from conftest import TEST_KEY
+from servers import ACCESS_LOG_WITH_PID
+from servers import answering_workers
+from servers import cookie_header
+from servers import cookie_pair
+from servers import fetch
+from servers import form
+from servers import free_port
+from servers import gunicorn_command
+from servers import make_tls
+from servers import require_nginx
+from servers import run_nginx
+from servers import serve
+from werkzeug.http import dump_cookie
+
+import wsgiapp
+
+NEW_KEY = "new-secret-key"
+
+
+def signed(name: str, key: str = TEST_KEY) -> str:
+    value = wsgiapp.make_signer(key).sign(name.encode()).decode()
+    return dump_cookie(wsgiapp.COOKIE_NAME, value).split("; ")[0]
+
+
+def welcome(name: str) -> str:
+    return f"<h1>welcome {html.escape(name)}</h1>"
+
+
+def attrs(response) -> set[str]:
+    return set(cookie_header(response).split("; "))
+
+
+@pytest.fixture(scope="module")
+def nginx():
+    return require_nginx()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    """A certificate for 127.0.0.1 in a folder, and a client context that trusts it."""
+    folder = tmp_path_factory.mktemp("tls")
+    return folder, make_tls(folder)
+
+
+def instance(key: str = TEST_KEY, fallbacks: str | None = None):
+    """A gunicorn instance, as deploy/nginx.conf expects each of them: same config, given keys."""
+    port = free_port()
+    command = gunicorn_command(port, "--workers", "2", *ACCESS_LOG_WITH_PID)
+    return serve(command, port, env={"SECRET_KEY": key, "SECRET_KEY_FALLBACKS": fallbacks})
+
+
+@pytest.fixture(scope="module")
+def instances(nginx):
+    with instance() as first, instance() as second:
+        yield first, second
+
+
+@pytest.fixture(scope="module")
+def proxy(nginx, instances, tls):
+    folder, _ = tls
+    with run_nginx(nginx, [server.port for server in instances], folder) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def context(tls):
+    return tls[1]
+
+
+def answered(server, request_line: str) -> int:
+    return sum(answering_workers(server, request_line).values())
+
+
+def same_origin(proxy, name: str) -> dict:
+    """The login form as a browser on the proxy's page posts it."""
+    post = form(name)
+    post["headers"] = {**post["headers"], "Origin": proxy.url, "Sec-Fetch-Site": "same-origin"}
+    return post
+
+
+def test_plain_http_is_sent_to_https(proxy):
+    answer = fetch(proxy.http_url + "/getcookie")
+    assert answer.status == 301
+    # The example listens on 443, so the address it sends browsers to has no port.
+    assert answer.headers["Location"] == "https://127.0.0.1/getcookie"
+
+
+def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instances, context):
+    login = fetch(proxy.url + "/setcookie", **same_origin(proxy, "alice"), context=context)
+    assert login.status == 200
+    # X-Forwarded-Proto: https from nginx, on loopback, which gunicorn trusts: the cookie is Secure.
+    assert attrs(login) == {signed("alice"), "Secure", "HttpOnly", "Path=/", "SameSite=Lax"}
+
+    before = [answered(server, "GET /getcookie") for server in instances]
+    answers = [
+        fetch(proxy.url + "/getcookie", headers={"Cookie": cookie_pair(login)}, context=context)
+        for _ in range(10)
+    ]
+    assert [(answer.status, welcome("alice") in answer.body) for answer in answers] == [(200, True)] * 10
+    counts = [
+        answered(server, "GET /getcookie") - count for server, count in zip(instances, before, strict=True)
+    ]
+    # nginx's round robin: both instances answered, every request once.
+    assert sum(counts) == 10
+    assert min(counts) >= 1, counts
+
+
+def test_nginx_passes_the_host_with_its_port(proxy, context):
+    """The app's same-origin check sees the port the browser used: the post from the page passes."""
+    assert fetch(proxy.url + "/setcookie", **same_origin(proxy, "alice"), context=context).status == 200
+    without_port = form("alice")
+    without_port["headers"] = {**without_port["headers"], "Origin": "https://127.0.0.1"}
+    answer = fetch(proxy.url + "/setcookie", **without_port, context=context)
+    assert answer.status == 403
+    assert answer.headers.get_all("Set-Cookie") is None
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"X-Forwarded-Proto": "http"},
+        {"X-Forwarded-Ssl": "off"},
+        {"X-Forwarded-Protocol": "http"},
+        {"X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl"},
+    ],
+)
+def test_scheme_headers_from_clients_do_not_reach_gunicorn(proxy, context, header):
+    """nginx replaces X-Forwarded-Proto and drops the other two: no 400 for disagreeing headers."""
+    post = same_origin(proxy, "alice")
+    post["headers"] = {**post["headers"], **header}
+    login = fetch(proxy.url + "/setcookie", **post, context=context)
+    assert login.status == 200
+    assert "Secure" in attrs(login)
+
+
+@pytest.mark.parametrize(
+    ("size", "status", "text"),
+    [
+        # Up to the app's limit, the body reaches the app, which finds the name too long.
+        (wsgiapp.MAX_BODY_SIZE, 400, "The user ID must be at most 64 characters long."),
+        # One byte more, and nginx refuses it itself.
+        (wsgiapp.MAX_BODY_SIZE + 1, 413, "<center><h1>413 Request Entity Too Large</h1></center>"),
+    ],
+)
+def test_the_body_limit_matches_the_app(proxy, context, size, status, text):
+    post = same_origin(proxy, "")
+    post["body"] = b"nm=" + b"a" * (size - 3)
+    answer = fetch(proxy.url + "/setcookie", **post, context=context)
+    assert answer.status == status
+    assert text in answer.body
+
+
+@pytest.mark.parametrize(("peer", "secure"), [("127.0.0.1", True), ("127.0.0.3", False)])
+def test_x_forwarded_proto_counts_only_from_a_trusted_peer(instances, peer, secure):
+    """gunicorn's forwarded_allow_ips (default 127.0.0.1,::1): another address cannot claim https."""
+    post = form("alice")
+    post["headers"] = {**post["headers"], "X-Forwarded-Proto": "https"}
+    login = fetch(instances[0].url + "/setcookie", **post, source=peer)
+    assert login.status == 200
+    assert ("Secure" in attrs(login)) is secure
+
+
+def test_key_rotation(instances):
+    """A new key with the old one as a fallback accepts old cookies and signs with the new key."""
+    old = cookie_pair(fetch(instances[0].url + "/setcookie", **form("alice")))
+    assert old == signed("alice", TEST_KEY)
+    with instance(NEW_KEY, fallbacks=TEST_KEY) as rotated, instance(NEW_KEY) as forgetful:
+        answer = fetch(rotated.url + "/getcookie", headers={"Cookie": old})
+        assert welcome("alice") in answer.body
+        assert answer.headers.get_all("Set-Cookie") is None
+        new = cookie_pair(fetch(rotated.url + "/setcookie", **form("alice")))
+        assert new == signed("alice", NEW_KEY)
+        assert new != old
+
+        # Without the fallback, the old cookie is refused and cleared; the new one is accepted.
+        answer = fetch(forgetful.url + "/getcookie", headers={"Cookie": old})
+        assert "<h1>No user is set</h1>" in answer.body
+        assert cookie_pair(answer) == "userID="
+        assert welcome("alice") in fetch(forgetful.url + "/getcookie", headers={"Cookie": new}).body
+        # The old instances do not know the new key.
+        answer = fetch(instances[0].url + "/getcookie", headers={"Cookie": new})
+        assert "<h1>No user is set</h1>" in answer.body
