@@ -150,8 +150,13 @@ def test_the_watch_sees_a_csp_violation(watched, app):
     watched.page.evaluate(
         "document.head.append(Object.assign(document.createElement('style'), {textContent: 'p {}'}))"
     )
-    watched.page.wait_for_timeout(200)
-    assert "CSP: style-src-elem blocked inline" in watched.problems
+    expected = "CSP: style-src-elem blocked inline"
+    # Events reach the test while Playwright waits: give the report up to 10 s.
+    for _ in range(100):
+        if expected in watched.problems:
+            break
+        watched.page.wait_for_timeout(100)
+    assert expected in watched.problems
 
 
 class AttackerPage(http.server.BaseHTTPRequestHandler):
