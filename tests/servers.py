@@ -155,8 +155,9 @@ def require_chromium() -> str:
     return require_executable("chromium", install="Debian: apt-get install chromium")
 
 
-# Gunicorn's access log with the answering worker's process id first: `<1234> "GET / HTTP/1.1" 200`.
-ACCESS_LOG_WITH_PID = ("--access-logformat", '%(p)s "%(r)s" %(s)s')
+# Gunicorn's access log with the answering worker's process id first, X-Forwarded-For last:
+# `<1234> "GET / HTTP/1.1" 200 -`.
+ACCESS_LOG_WITH_PID = ("--access-logformat", '%(p)s "%(r)s" %(s)s %({x-forwarded-for}i)s')
 
 
 def booted_workers(server: Server) -> list[int]:

@@ -124,6 +124,13 @@ def test_nginx_passes_the_host_with_its_port(proxy, context, origin, status):
     assert (answer.headers.get_all("Set-Cookie") is None) is (status == 403)
 
 
+def test_nginx_adds_the_client_to_x_forwarded_for(proxy, instances, context):
+    answer = fetch(proxy.url + "/forwarded", headers={"X-Forwarded-For": "203.0.113.9"}, context=context)
+    assert answer.status == 404
+    line = '"GET /forwarded HTTP/1.0" 404 203.0.113.9, 127.0.0.1\n'
+    wait_for(lambda: any(line in server.output() for server in instances))
+
+
 @pytest.mark.parametrize(
     "header",
     [
