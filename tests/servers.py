@@ -68,9 +68,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def gunicorn_command(port: int, *options: str) -> list[str]:
+def gunicorn_command(port: int, *options: str, app: str = "wsgiapp:application") -> list[str]:
     """`gunicorn wsgiapp:application` with the repository's gunicorn.conf.py, bound to port."""
-    return [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", *options, "wsgiapp:application"]
+    return [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", *options, app]
 
 
 def devserver_command(port: int) -> list[str]:

@@ -1,0 +1,1 @@
+"""Benchmarks: wsgiapp against the same job in Flask and against a constant-bytes floor."""

@@ -1,0 +1,48 @@
+"""Run the benchmarks from the repository root: python -m bench [--long] [inprocess] [http] [memory]"""
+
+import argparse
+import shlex
+
+from bench import cases  # noqa: F401  (sets the shared SECRET_KEY before any app is imported)
+from bench import inprocess
+from bench import memory
+from bench import overhttp
+
+PARTS = ("inprocess", "http", "memory")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("parts", nargs="*", metavar="part", help=f"any of {', '.join(PARTS)} (default: all)")
+    parser.add_argument("--long", action="store_true", help="more and longer rounds: minutes, not seconds")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        help="requests sent for the memory figures (default: 10,000; 100,000 with --long)",
+    )
+    parser.add_argument(
+        "--gunicorn",
+        default="",
+        metavar="OPTIONS",
+        help="gunicorn options over gunicorn.conf.py, to compare: --gunicorn='-k gthread --threads 4'",
+    )
+    args = parser.parse_args()
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part {', '.join(sorted(unknown))}: choose from {', '.join(PARTS)}")
+    parts = args.parts or PARTS
+    options = shlex.split(args.gunicorn)
+    if "inprocess" in parts:
+        rounds, batch = (21, 0.1) if args.long else (7, 0.02)
+        print(inprocess.report(inprocess.run(rounds, batch), rounds), end="\n\n", flush=True)
+    if "http" in parts:
+        rounds, duration = (5, 10) if args.long else (3, 2)
+        loads = overhttp.run(rounds, duration, options)
+        print(overhttp.report(loads, rounds, duration, options), end="\n\n", flush=True)
+    if "memory" in parts:
+        requests = args.requests or (100_000 if args.long else 10_000)
+        print(memory.report(memory.run(requests, options)), end="\n\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

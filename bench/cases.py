@@ -1,0 +1,43 @@
+"""What every benchmark sends: the three routes, the apps, and a signing key they share."""
+
+import os
+from typing import NamedTuple
+
+# Every app, in this process and in the servers, signs and verifies with this key.
+BENCH_KEY = "bench-secret-key"
+os.environ["SECRET_KEY"] = BENCH_KEY
+os.environ.pop("SECRET_KEY_FALLBACKS", None)
+os.environ.pop("COOKIE_MAX_AGE", None)
+
+from itsdangerous import Signer  # noqa: E402
+from werkzeug.http import dump_cookie  # noqa: E402
+
+NAME = "Alice & <Bob>"
+FORM = "nm=Alice+%26+%3CBob%3E"
+# The cookie as the apps set it: the name signed with the shared key, quoted for the header.
+SIGNER = Signer(BENCH_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method="sha256")
+COOKIE = dump_cookie("userID", SIGNER.sign(NAME.encode()).decode()).partition("; ")[0]
+
+
+class Case(NamedTuple):
+    label: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str
+
+
+CASES = [
+    Case("GET /", "GET", "/", {}, ""),
+    Case(
+        "POST /setcookie", "POST", "/setcookie", {"Content-Type": "application/x-www-form-urlencoded"}, FORM
+    ),
+    Case("GET /getcookie", "GET", "/getcookie", {"Cookie": COOKIE}, ""),
+]
+
+# Label -> WSGI entry point, as gunicorn names them (module:callable), run from the repository root.
+APPS = {
+    "wsgiapp": "wsgiapp:application",
+    "flask": "bench.flask_app:application",
+    "floor": "bench.floor:application",
+}

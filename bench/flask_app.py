@@ -1,0 +1,162 @@
+"""The same job as wsgiapp, written in Flask the way a Flask user would: the benchmark's yardstick."""
+
+import base64
+import hashlib
+import os
+import unicodedata
+from pathlib import Path
+
+from flask import Flask
+from flask import abort
+from flask import redirect
+from flask import render_template
+from flask import request
+from itsdangerous import BadSignature
+from itsdangerous import Signer
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+COOKIE_NAME = "userID"
+COOKIE_SALT = "wsgiapp.userID"
+MAX_NAME_LENGTH = 64
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+app = Flask(__name__)
+app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+app.config["SECRET_KEY_FALLBACKS"] = [
+    key.strip() for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key.strip()
+]
+app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
+app.config["MAX_FORM_MEMORY_SIZE"] = 16 * 1024
+app.config["MAX_FORM_PARTS"] = 8
+# The templates' layout ends with a newline, as wsgiapp's does.
+app.jinja_env.keep_trailing_newline = True
+
+signer = Signer(
+    [*reversed(app.config["SECRET_KEY_FALLBACKS"]), app.config["SECRET_KEY"]],
+    salt=COOKIE_SALT,
+    key_derivation="hmac",
+    digest_method=hashlib.sha256,
+)
+
+# The same stylesheet as wsgiapp, inlined and allowed by its hash.
+STYLE = (Path(__file__).parent.parent / "html" / "style.css").read_text("utf-8")
+STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+CSP = (
+    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def page(template: str, **values: object) -> str:
+    return render_template(template, style=STYLE, **values)
+
+
+def private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Vary"] = "Cookie"
+    return response
+
+
+@app.after_request
+def security_headers(response: Response) -> Response:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@app.errorhandler(HTTPException)
+def error_page(error: HTTPException) -> Response:
+    title = f"{error.code} {error.name}"
+    response = app.make_response((page("error.html", title=title, message=error.description), error.code))
+    if error.code == 405:
+        response.headers["Allow"] = ", ".join(error.valid_methods or ())
+    return response
+
+
+def normalize_origin(origin: str) -> str:
+    scheme, sep, host = origin.lower().partition("://")
+    return scheme + sep + host.removesuffix(DEFAULT_PORTS.get(scheme, ""))
+
+
+@app.before_request
+def refuse_cross_site() -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    site = request.headers.get("Sec-Fetch-Site")
+    if site:
+        cross = site not in ("same-origin", "none")
+    else:
+        origin = request.headers.get("Origin")
+        cross = bool(origin) and normalize_origin(origin) != normalize_origin(request.host_url[:-1])
+    if cross:
+        abort(403, "Cross-site form posts are refused.")
+
+
+def name_error(names: list[str]) -> str | None:
+    if not names:
+        return "Please enter a user ID."
+    if len(names) > 1:
+        return "Send one user ID, not several."
+    name = names[0]
+    if not name.strip():
+        return "The user ID must not be blank."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"The user ID must be at most {MAX_NAME_LENGTH} characters long."
+    if any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
+        return "The user ID must not contain control characters."
+    return None
+
+
+@app.get("/")
+def index() -> str:
+    return page("index.html", title="Enter userID", error="", max_length=MAX_NAME_LENGTH)
+
+
+@app.get("/setcookie")
+def setcookie_get() -> Response:
+    return redirect("/", 303)
+
+
+@app.post("/setcookie")
+def setcookie() -> Response:
+    if request.mimetype not in FORM_TYPES:
+        abort(415, "Send the form as application/x-www-form-urlencoded or multipart/form-data.")
+    names = request.form.getlist("nm")
+    error = name_error(names)
+    if error is not None:
+        body = page("index.html", title="Enter userID", error=error, max_length=MAX_NAME_LENGTH)
+        return private(app.make_response((body, 400)))
+    response = app.make_response(page("readcookie.html", title="Cookie set"))
+    value = signer.sign(names[0].encode()).decode()
+    response.set_cookie(COOKIE_NAME, value, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    return private(response)
+
+
+@app.get("/getcookie")
+def getcookie() -> Response:
+    value = request.cookies.get(COOKIE_NAME)
+    if value is not None:
+        try:
+            name = signer.unsign(value.encode()).decode()
+        except (BadSignature, UnicodeError):
+            name = None
+        if name is not None:
+            return private(app.make_response(page("welcome.html", title="Welcome", name=name)))
+    response = private(app.make_response(page("nouser.html", title="No user is set")))
+    if value is not None:
+        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    return response
+
+
+@app.post("/deletecookie")
+def deletecookie() -> Response:
+    response = redirect("/", 303)
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    return private(response)
+
+
+application = app

@@ -1,0 +1,153 @@
+"""Each app under the repository's gunicorn.conf.py, loaded in turn with wrk over loopback."""
+
+import contextlib
+import http.client
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from bench.cases import APPS
+from bench.cases import BENCH_KEY
+from bench.cases import CASES
+from bench.cases import Case
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from servers import Server  # noqa: E402
+from servers import free_port  # noqa: E402
+from servers import gunicorn_command  # noqa: E402
+from servers import serve  # noqa: E402
+
+WRK_SCRIPT = Path(__file__).parent / "wrk.lua"
+# The routes loaded over HTTP: reading the cookie and setting it.
+HTTP_CASES = [case for case in CASES if case.path != "/"]
+PERCENTILES = ("50%", "90%", "99%")
+UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+class Load(NamedTuple):
+    requests: int
+    per_second: float
+    latency: dict[str, float]  # "50%" -> seconds
+    errors: int  # answers other than 2xx or 3xx, and socket errors
+
+
+@contextlib.contextmanager
+def servers(env: dict[str, str] | None = None, options: Sequence[str] = ()) -> Iterator[dict[str, Server]]:
+    """Every app under gunicorn with the repository's gunicorn.conf.py, each on its own free port.
+
+    options: gunicorn command-line options that override the file, to compare settings.
+    """
+    env = {"SECRET_KEY": BENCH_KEY, **(env or {})}
+    with contextlib.ExitStack() as stack:
+        running = {}
+        for label, entry_point in APPS.items():
+            port = free_port()
+            running[label] = stack.enter_context(
+                serve(gunicorn_command(port, *options, app=entry_point), port, env)
+            )
+        yield running
+
+
+def check(server: Server, case: Case) -> None:
+    """One request first: it must succeed, or the load would measure error pages."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    conn.request(case.method, case.path, body=case.body or None, headers=case.headers)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"{server.url}{case.path} answered {response.status}:\n{server.output()}")
+
+
+def seconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * UNITS[unit]
+
+
+def wrk(server: Server, case: Case, duration: int, connections: int = 8) -> Load:
+    """Load one route for duration seconds with one wrk thread, and read wrk's summary."""
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(WRK_SCRIPT),
+        server.url + case.path,
+        "--",
+        case.method,
+        case.body,
+        *(f"{name}: {value}" for name, value in case.headers.items()),
+    ]
+    # wrk with this module's own arguments.
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    latency = {percent: seconds(value) for percent, value in re.findall(r"^\s+(\d+%)\s+(\S+)$", output, re.M)}
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return Load(
+        requests=int(re.search(r"(\d+) requests in", output).group(1)),
+        per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        latency=latency,
+        errors=errors,
+    )
+
+
+def run(rounds: int, duration: int, options: Sequence[str] = ()) -> dict[tuple[str, str], list[Load]]:
+    """Every (app, route) loaded once per round; the apps take turns, in a rotating order."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    loads: dict[tuple[str, str], list[Load]] = {}
+    with servers(options=options) as running:
+        labels = list(running)
+        for case in HTTP_CASES:
+            for server in running.values():
+                check(server, case)
+                wrk(server, case, duration=1)  # warm up
+        for round_number in range(rounds):
+            order = labels[round_number % len(labels) :] + labels[: round_number % len(labels)]
+            for case in HTTP_CASES:
+                for label in order:
+                    loads.setdefault((label, case.label), []).append(wrk(running[label], case, duration))
+    return loads
+
+
+def report(
+    loads: dict[tuple[str, str], list[Load]], rounds: int, duration: int, options: Sequence[str] = ()
+) -> str:
+    settings = " ".join(["gunicorn.conf.py", *options])
+    lines = [
+        f"Over HTTP: gunicorn with {settings}, wrk -t1 -c8, {rounds} rounds of {duration} s, medians",
+        "",
+        "| route | app | requests/s | p50 ms | p90 ms | p99 ms | vs floor | vs Flask | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for case in HTTP_CASES:
+        rate = {
+            label: statistics.median(load.per_second for load in loads[(label, case.label)]) for label in APPS
+        }
+        for label in APPS:
+            runs = loads[(label, case.label)]
+            percentiles = [
+                f"{statistics.median(load.latency[p] for load in runs) * 1e3:.2f}" for p in PERCENTILES
+            ]
+            row = [
+                case.label,
+                label,
+                f"{rate[label]:.0f}",
+                *percentiles,
+                f"{rate[label] / rate['floor']:.2f}x",
+                f"{rate[label] / rate['flask']:.2f}x",
+                str(sum(load.errors for load in runs)),
+            ]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
