@@ -23,10 +23,11 @@ from typing import NamedTuple
 
 from itsdangerous import BadSignature
 from itsdangerous import Signer
+from itsdangerous import want_bytes
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.formparser import parse_form_data
+from werkzeug.formparser import FormDataParser
 from werkzeug.http import dump_cookie
 from werkzeug.http import parse_cookie
 from werkzeug.http import parse_options_header
@@ -72,11 +73,27 @@ def load_keys(env: MutableMapping[str, str]) -> tuple[str, list[str]]:
     return secret_key, [key for key in fallbacks if key]
 
 
+class CookieSigner(Signer):
+    """itsdangerous's Signer, deriving each key once instead of on every sign and unsign.
+
+    Signer derives the key from the secret key and the salt (one more HMAC) on every call; the
+    result depends on nothing else, so it is computed here, once per key. Signatures are the same
+    bytes as Signer's, so cookies signed before still verify.
+    """
+
+    def __init__(self, secret_keys: list[str], salt: str) -> None:
+        super().__init__(secret_keys, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
+        self.derived_keys = {key: Signer.derive_key(self, key) for key in self.secret_keys}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        return self.derived_keys[key]
+
+
 def make_signer(secret_key: str, fallbacks: Iterable[str] = ()) -> Signer:
     """Sign with secret_key; also accept signatures made with any of the fallbacks."""
     # itsdangerous signs with the last key and tries them all, last first.
-    keys = [*reversed(list(fallbacks)), secret_key]
-    return Signer(keys, salt=COOKIE_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+    return CookieSigner([*reversed(list(fallbacks)), secret_key], salt=COOKIE_SALT)
 
 
 def load_max_age(env: Mapping[str, str]) -> int | None:
@@ -98,26 +115,30 @@ STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 LAYOUT = Template((HTML_DIR / "layout.html").read_text("utf-8"))
 
 
+def escape_all(values: Mapping[str, str]) -> dict[str, str]:
+    """Every value that goes into a page is escaped here, and only here."""
+    return {key: html.escape(value) for key, value in values.items()}
+
+
 def load_page(name: str, **constants: str) -> Template:
-    """Put html/<name>.html into the layout; what is left of $names is filled per request."""
-    main = Template((HTML_DIR / f"{name}.html").read_text("utf-8")).safe_substitute(constants)
-    return Template(LAYOUT.safe_substitute(style=STYLE, main=main))
+    """html/<name>.html in the layout, the constants filled in; the $names left are filled per request."""
+    main = (HTML_DIR / f"{name}.html").read_text("utf-8")
+    page = Template(LAYOUT.safe_substitute(style=STYLE, main=main))
+    return Template(page.safe_substitute(escape_all(constants)))
 
 
 def render(page: Template, **values: str) -> bytes:
-    """Fill a page. Every value that goes into a page is escaped here, and only here."""
-    return page.substitute({key: html.escape(value) for key, value in values.items()}).encode()
+    """Fill in what is left of a page's $names."""
+    return page.substitute(escape_all(values)).encode()
 
 
-INDEX_PAGE = load_page("index", max_length=str(MAX_NAME_LENGTH))
-READCOOKIE_PAGE = load_page("readcookie")
-WELCOME_PAGE = load_page("welcome")
-NOUSER_PAGE = load_page("nouser")
+INDEX_PAGE = load_page("index", title="Enter userID", max_length=str(MAX_NAME_LENGTH))
+WELCOME_PAGE = load_page("welcome", title="Welcome")
 ERROR_PAGE = load_page("error")
 
-INDEX_BODY = render(INDEX_PAGE, title="Enter userID", error="")
-READCOOKIE_BODY = render(READCOOKIE_PAGE, title="Cookie set")
-NOUSER_BODY = render(NOUSER_PAGE, title="No user is set")
+INDEX_BODY = render(INDEX_PAGE, error="")
+READCOOKIE_BODY = render(load_page("readcookie", title="Cookie set"))
+NOUSER_BODY = render(load_page("nouser", title="No user is set"))
 
 CSP = (
     f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; form-action 'self'; "
@@ -133,14 +154,23 @@ PAGE_HEADERS: Headers = [("Content-Type", "text/html; charset=utf-8"), *SECURITY
 PRIVATE: Headers = [("Cache-Control", "no-store"), ("Vary", "Cookie")]
 
 
+# "200 OK": the status line of every status, made once.
+STATUS_LINES = {status: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
 def page(status: HTTPStatus, body: bytes, extra: Iterable[tuple[str, str]] = ()) -> Reply:
     """An HTML answer with every header a page carries."""
     return Reply(status, [*PAGE_HEADERS, *extra, ("Content-Length", str(len(body)))], body)
 
 
 def error_page(status: HTTPStatus, message: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
-    body = render(ERROR_PAGE, title=f"{status.value} {status.phrase}", message=message)
+    body = render(ERROR_PAGE, title=STATUS_LINES[status], message=message)
     return page(status, body, extra)
+
+
+# The answers that never change, made once.
+INDEX_REPLY = page(HTTPStatus.OK, INDEX_BODY)
+NOUSER_REPLY = page(HTTPStatus.OK, NOUSER_BODY, PRIVATE)
 
 
 def redirect(location: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
@@ -185,7 +215,8 @@ def name_error(names: list[str]) -> str | None:
         return "The user ID must not be blank."
     if len(name) > MAX_NAME_LENGTH:
         return f"The user ID must be at most {MAX_NAME_LENGTH} characters long."
-    if any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
+    # isprintable() is False for every Cc and Cs character (and for some others): only then look closer.
+    if not name.isprintable() and any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
         return "The user ID must not contain control characters."
     return None
 
@@ -203,6 +234,16 @@ def was_cut(environ: Environ, stream: IO[bytes]) -> bool:
     )
 
 
+# What parse_form_data(environ, max_content_length=..., ...) builds on every call, built once.
+# All its limits default to no limit: each one is set.
+FORM_PARSER = FormDataParser(
+    max_content_length=MAX_BODY_SIZE,
+    max_form_memory_size=MAX_BODY_SIZE,
+    max_form_parts=MAX_FORM_PARTS,
+    silent=False,
+)
+
+
 def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
     """Parse the body as a form, or return the 4xx page that says why it is not one."""
     mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE"))
@@ -213,13 +254,7 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
             PRIVATE,
         )
     try:
-        stream, form, files = parse_form_data(
-            environ,
-            max_content_length=MAX_BODY_SIZE,
-            max_form_memory_size=MAX_BODY_SIZE,
-            max_form_parts=MAX_FORM_PARTS,
-            silent=False,
-        )
+        stream, form, files = FORM_PARSER.parse_from_environ(environ)
         for upload in files.values():
             upload.close()
         if was_cut(environ, stream):
@@ -238,7 +273,7 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
 
 
 def index(environ: Environ) -> Reply:
-    return page(HTTPStatus.OK, INDEX_BODY)
+    return INDEX_REPLY
 
 
 def redirect_home(environ: Environ) -> Reply:
@@ -252,7 +287,7 @@ def set_cookie(environ: Environ) -> Reply:
     names = form.getlist("nm")
     error = name_error(names)
     if error is not None:
-        body = render(INDEX_PAGE, title="Enter userID", error=error)
+        body = render(INDEX_PAGE, error=error)
         return page(HTTPStatus.BAD_REQUEST, body, PRIVATE)
     value = SIGNER.sign(names[0].encode()).decode()
     return page(HTTPStatus.OK, READCOOKIE_BODY, [user_cookie(environ, value, COOKIE_MAX_AGE), *PRIVATE])
@@ -276,9 +311,10 @@ def read_user(environ: Environ) -> tuple[str | None, bool]:
 def get_cookie(environ: Environ) -> Reply:
     name, clear = read_user(environ)
     if name is not None:
-        return page(HTTPStatus.OK, render(WELCOME_PAGE, title="Welcome", name=name), PRIVATE)
-    extra = [clear_cookie(environ), *PRIVATE] if clear else PRIVATE
-    return page(HTTPStatus.OK, NOUSER_BODY, extra)
+        return page(HTTPStatus.OK, render(WELCOME_PAGE, name=name), PRIVATE)
+    if clear:
+        return page(HTTPStatus.OK, NOUSER_BODY, [clear_cookie(environ), *PRIVATE])
+    return NOUSER_REPLY
 
 
 def delete_cookie(environ: Environ) -> Reply:
@@ -357,8 +393,8 @@ def application(environ: Environ, start_response: Callable) -> list[bytes]:
         traceback.print_exc(file=environ["wsgi.errors"])
         exc_info = sys.exc_info()
         reply = SERVER_ERROR
-    status = reply.status
-    start_response(f"{status.value} {status.phrase}", reply.headers, exc_info)
+    # A copy of the headers: PEP 3333 lets the server change the list, and some replies are built once.
+    start_response(STATUS_LINES[reply.status], list(reply.headers), exc_info)
     if environ["REQUEST_METHOD"] == "HEAD":
         return []
     return [reply.body]
