@@ -32,6 +32,7 @@ from werkzeug.http import dump_cookie
 from werkzeug.http import parse_cookie
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length
+from werkzeug.wsgi import get_input_stream
 
 HTML_DIR = Path(__file__).parent / "html"
 COOKIE_NAME = "userID"
@@ -234,19 +235,14 @@ def was_cut(environ: Environ, stream: IO[bytes]) -> bool:
     )
 
 
-# What parse_form_data(environ, max_content_length=..., ...) builds on every call, built once.
-# All its limits default to no limit: each one is set.
-FORM_PARSER = FormDataParser(
-    max_content_length=MAX_BODY_SIZE,
-    max_form_memory_size=MAX_BODY_SIZE,
-    max_form_parts=MAX_FORM_PARTS,
-    silent=False,
-)
+# parse_form_data(environ, ...) builds a FormDataParser on every call: this one is built once.
+# Its limits default to no limit: each one is set (the body's size is capped by get_input_stream).
+FORM_PARSER = FormDataParser(max_form_memory_size=MAX_BODY_SIZE, max_form_parts=MAX_FORM_PARTS, silent=False)
 
 
 def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
     """Parse the body as a form, or return the 4xx page that says why it is not one."""
-    mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE"))
+    mimetype, options = parse_options_header(environ.get("CONTENT_TYPE"))
     if mimetype not in FORM_TYPES:
         return error_page(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
@@ -254,7 +250,9 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
             PRIVATE,
         )
     try:
-        stream, form, files = FORM_PARSER.parse_from_environ(environ)
+        # What parse_form_data does, without parsing the Content-Type header a second time.
+        stream = get_input_stream(environ, max_content_length=MAX_BODY_SIZE)
+        _, form, files = FORM_PARSER.parse(stream, mimetype, get_content_length(environ), options)
         for upload in files.values():
             upload.close()
         if was_cut(environ, stream):

@@ -19,11 +19,10 @@ class Memory(NamedTuple):
 
 def worker_pid(server: Server) -> int:
     """The one worker of a gunicorn master started with WEB_CONCURRENCY=1."""
-    master = server.process.pid
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    if len(children) != 1:
-        raise RuntimeError(f"expected one gunicorn worker, found {children}")
-    return int(children[0])
+    pids = overhttp.worker_pids(server)
+    if len(pids) != 1:
+        raise RuntimeError(f"expected one gunicorn worker, found {pids}")
+    return pids[0]
 
 
 def rss(pid: int) -> int:

@@ -2,6 +2,7 @@
 
 import contextlib
 import http.client
+import os
 import re
 import shutil
 import statistics
@@ -36,6 +37,22 @@ class Load(NamedTuple):
     per_second: float
     latency: dict[str, float]  # "50%" -> seconds
     errors: int  # answers other than 2xx or 3xx, and socket errors
+    cpu_per_request: float  # seconds of CPU the server's workers spent per request
+
+
+def worker_pids(server: Server) -> list[int]:
+    """The gunicorn master's children: its workers (Linux /proc)."""
+    master = server.process.pid
+    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User and system CPU time of these processes, from /proc/<pid>/stat."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -87,18 +104,23 @@ def wrk(server: Server, case: Case, duration: int, connections: int = 8) -> Load
         case.body,
         *(f"{name}: {value}" for name, value in case.headers.items()),
     ]
+    pids = worker_pids(server)
+    cpu_before = cpu_seconds(pids)
     # wrk with this module's own arguments.
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    cpu = cpu_seconds(pids) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     latency = {percent: seconds(value) for percent, value in re.findall(r"^\s+(\d+%)\s+(\S+)$", output, re.M)}
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
     return Load(
-        requests=int(re.search(r"(\d+) requests in", output).group(1)),
+        requests=requests,
         per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         latency=latency,
         errors=errors,
+        cpu_per_request=cpu / max(requests, 1),
     )
 
 
@@ -121,32 +143,45 @@ def run(rounds: int, duration: int, options: Sequence[str] = ()) -> dict[tuple[s
     return loads
 
 
+def ratio(loads: dict[tuple[str, str], list[Load]], case: Case, app: str, base: str, cpu: bool) -> float:
+    """Median over the rounds of app's throughput relative to base's, measured side by side.
+
+    cpu: compare the server CPU time per request instead of requests/s; that holds up better
+    when other processes share the cores, since it does not count the time spent waiting for them.
+    """
+    pairs = zip(loads[(app, case.label)], loads[(base, case.label)], strict=True)
+    if cpu:
+        return statistics.median(b.cpu_per_request / a.cpu_per_request for a, b in pairs)
+    return statistics.median(a.per_second / b.per_second for a, b in pairs)
+
+
 def report(
     loads: dict[tuple[str, str], list[Load]], rounds: int, duration: int, options: Sequence[str] = ()
 ) -> str:
     settings = " ".join(["gunicorn.conf.py", *options])
     lines = [
-        f"Over HTTP: gunicorn with {settings}, wrk -t1 -c8, {rounds} rounds of {duration} s, medians",
+        f"Over HTTP: gunicorn with {settings}; wrk -t1 -c8; {rounds} rounds of {duration} s; medians.",
+        "Ratios: throughput against the floor's and Flask's in the same round, by requests/s and by",
+        "server CPU per request (floor's CPU / app's CPU), median over the rounds.",
         "",
-        "| route | app | requests/s | p50 ms | p90 ms | p99 ms | vs floor | vs Flask | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| route | app | requests/s | p50 ms | p90 ms | p99 ms | CPU µs/request "
+        "| vs floor | vs floor, CPU | vs Flask | vs Flask, CPU | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for case in HTTP_CASES:
-        rate = {
-            label: statistics.median(load.per_second for load in loads[(label, case.label)]) for label in APPS
-        }
         for label in APPS:
             runs = loads[(label, case.label)]
-            percentiles = [
-                f"{statistics.median(load.latency[p] for load in runs) * 1e3:.2f}" for p in PERCENTILES
-            ]
             row = [
                 case.label,
                 label,
-                f"{rate[label]:.0f}",
-                *percentiles,
-                f"{rate[label] / rate['floor']:.2f}x",
-                f"{rate[label] / rate['flask']:.2f}x",
+                f"{statistics.median(load.per_second for load in runs):.0f}",
+                *(f"{statistics.median(load.latency[p] for load in runs) * 1e3:.2f}" for p in PERCENTILES),
+                f"{statistics.median(load.cpu_per_request for load in runs) * 1e6:.0f}",
+                *(
+                    f"{ratio(loads, case, label, base, cpu):.2f}x"
+                    for base in ("floor", "flask")
+                    for cpu in (False, True)
+                ),
                 str(sum(load.errors for load in runs)),
             ]
             lines.append("| " + " | ".join(row) + " |")
