@@ -8,6 +8,15 @@ import secrets
 bind = ["127.0.0.1:8000"]
 
 # Worker processes: WEB_CONCURRENCY, as gunicorn itself reads it, or one per core.
+# Chosen by measurement on a 2-core machine (`python -m bench http --gunicorn=...`, see the README):
+# - sync, not gthread: with 4 threads (keep-alive 2 s or 5 s) gthread served no more requests per
+#   second and spent no less CPU per request. The app is CPU-bound and holds the GIL, so threads
+#   add no throughput; keep-alive saves the connection set-up, and the thread pool spends it again.
+# - one per core: 3 or 4 sync workers on 2 cores only took turns on the cores.
+# A sync worker serves one request at a time and closes the connection after it, so keepalive and
+# threads do not apply; and a slow client holds a whole worker for up to `timeout` seconds. So this
+# config belongs behind nginx, which buffers whole requests and responses and keeps the slow
+# connections itself (deploy/): do not let clients reach these workers directly.
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 worker_class = "sync"
 # A worker that does not answer within this many seconds is killed and replaced.

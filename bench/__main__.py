@@ -33,7 +33,7 @@ def main() -> None:
     parts = args.parts or PARTS
     options = shlex.split(args.gunicorn)
     if "inprocess" in parts:
-        rounds, batch = (21, 0.1) if args.long else (7, 0.02)
+        rounds, batch = (41, 0.05) if args.long else (15, 0.01)
         print(inprocess.report(inprocess.run(rounds, batch), rounds), end="\n\n", flush=True)
     if "http" in parts:
         rounds, duration = (5, 10) if args.long else (3, 2)

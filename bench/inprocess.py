@@ -63,8 +63,8 @@ def calibrate(app: WSGIApp, environ: dict[str, Any], body: bytes, batch_seconds:
         calls *= 4
 
 
-def run(rounds: int, batch_seconds: float) -> dict[tuple[str, str], float]:
-    """Median seconds per call for each (app, route); the apps take turns within every round."""
+def run(rounds: int, batch_seconds: float) -> dict[tuple[str, str], list[float]]:
+    """Seconds per call for each (app, route), one figure a round; the apps take turns in every round."""
     apps = {label: load(entry_point) for label, entry_point in APPS.items()}
     environs = {case.label: build_environ(case) for case in CASES}
     for case in CASES:
@@ -86,25 +86,34 @@ def run(rounds: int, batch_seconds: float) -> dict[tuple[str, str], float]:
             for label in order:
                 key = (label, case.label)
                 samples[key].append(time_batch(apps[label], *environs[case.label], calls[key]))
-    return {key: statistics.median(values) for key, values in samples.items()}
+    return samples
 
 
-def report(medians: dict[tuple[str, str], float], rounds: int) -> str:
+def ratio(samples: dict[tuple[str, str], list[float]], case: Case, numerator: str, denominator: str) -> float:
+    """Median over the rounds of one app's time over another's, measured side by side."""
+    pairs = zip(samples[(numerator, case.label)], samples[(denominator, case.label)], strict=True)
+    return statistics.median(a / b for a, b in pairs)
+
+
+def report(samples: dict[tuple[str, str], list[float]], rounds: int) -> str:
     lines = [
-        f"In process: microseconds per call, median of {rounds} interleaved rounds",
+        f"In process: microseconds per call, median of {rounds} interleaved rounds;",
+        "ratios: median over the rounds of the times measured side by side.",
         "",
         "| route | wsgiapp | Flask | floor | Flask / wsgiapp | wsgiapp / floor |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for case in CASES:
-        app, flask, floor = (medians[(label, case.label)] * 1e6 for label in ("wsgiapp", "flask", "floor"))
+        app, flask, floor = (
+            statistics.median(samples[(label, case.label)]) * 1e6 for label in ("wsgiapp", "flask", "floor")
+        )
         row = [
             case.label,
             f"{app:.1f}",
             f"{flask:.1f}",
             f"{floor:.2f}",
-            f"{flask / app:.1f}x",
-            f"{app / floor:.1f}x",
+            f"{ratio(samples, case, 'flask', 'wsgiapp'):.1f}x",
+            f"{ratio(samples, case, 'wsgiapp', 'floor'):.1f}x",
         ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
