@@ -36,7 +36,7 @@ def main() -> None:
         rounds, batch = (41, 0.05) if args.long else (15, 0.01)
         print(inprocess.report(inprocess.run(rounds, batch), rounds), end="\n\n", flush=True)
     if "http" in parts:
-        rounds, duration = (5, 10) if args.long else (3, 2)
+        rounds, duration = (5, 10) if args.long else (3, 1)
         loads = overhttp.run(rounds, duration, options)
         print(overhttp.report(loads, rounds, duration, options), end="\n\n", flush=True)
     if "memory" in parts:

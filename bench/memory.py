@@ -65,8 +65,8 @@ def report(results: dict[str, Memory]) -> str:
     lines = [
         "Memory: RSS of the one worker (WEB_CONCURRENCY=1), MB",
         "",
-        "| app | idle | after 10% | after all | requests | growth after warm-up | idle vs floor |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| app | idle | after 10% | after all | requests | growth from idle | from 10% | idle vs floor |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for label in APPS:
         m = results[label]
@@ -76,6 +76,7 @@ def report(results: dict[str, Memory]) -> str:
             f"{m.warm / mb:.1f}",
             f"{m.loaded / mb:.1f}",
             f"{m.requests}",
+            f"{(m.loaded - m.idle) / mb:+.2f}",
             f"{(m.loaded - m.warm) / mb:+.2f}",
             f"{(m.idle - floor.idle) / mb:+.1f}",
         ]
