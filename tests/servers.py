@@ -5,6 +5,7 @@ import http.client
 import importlib.util
 import os
 import re
+import runpy
 import shutil
 import signal
 import socket
@@ -21,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from gunicorn.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 # Set by CI: a test that needs a tool which is missing fails instead of skipping.
@@ -339,3 +341,84 @@ def make_tls(folder: Path) -> ssl.SSLContext:
     context = ssl.create_default_context()
     authority.configure_trust(context)
     return context
+
+
+# Raw HTTP, for bad input that an HTTP library would refuse to send or would clean up.
+
+
+def gunicorn_settings() -> Config:
+    """The settings the repository's gunicorn.conf.py gives, over gunicorn's defaults."""
+    config = Config()
+    for name, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items():
+        if name in config.settings:
+            config.set(name, value)
+    return config
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The one value of a header, None if absent."""
+        values = [value for key, value in self.headers if key.lower() == name.lower()]
+        assert len(values) <= 1, f"{name} sent {len(values)} times"
+        return values[0] if values else None
+
+
+def send_raw(port: int, data: bytes, timeout: float = 10) -> bytes:
+    """Send bytes as they are, half-close, and read everything the server sends back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        # The server may answer and close before it has read a large body.
+        with contextlib.suppress(OSError):
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        received = []
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received.append(chunk)
+    return b"".join(received)
+
+
+def parse_response(data: bytes) -> RawResponse:
+    """The first final HTTP/1.1 response in data, after any 1xx."""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    while head.startswith(b"HTTP/1.1 1"):
+        head, _, rest = rest.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = [(name, value.strip()) for name, _, value in (line.partition(":") for line in lines)]
+    response = RawResponse(int(status_line.split()[1]), headers, b"")
+    length = response.header("Content-Length")
+    response.body = rest[: int(length)] if length is not None else rest
+    return response
+
+
+def children(pid: int) -> set[int]:
+    """The processes whose parent is pid: a gunicorn master's workers."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # The command name, in parentheses, may hold spaces: the fields follow its ")".
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """A memory figure of /proc/<pid>/status in KiB: VmRSS now, VmHWM the peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == field:
+            return int(value.split()[0])
+    raise KeyError(field)
+
+
+def wait_for_workers(server: Server, count: int, timeout: float = 20) -> set[int]:
+    """Wait until the gunicorn master has count workers, each booted; return their process ids."""
+    wait_for(
+        lambda: len(children(server.process.pid)) == count and len(booted_workers(server)) >= count, timeout
+    )
+    return children(server.process.pid)

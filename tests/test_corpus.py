@@ -1,0 +1,424 @@
+"""Bad input over real HTTP: raw bytes to the real gunicorn, with the status each case must get.
+
+One gunicorn (the repository's gunicorn.conf.py) serves the whole module. After every case the
+server must still answer a normal request with the same workers it started with, and its log must
+show no error, traceback or worker restart.
+"""
+
+import html
+import re
+from typing import NamedTuple
+
+import pytest
+from itsdangerous import Signer
+from servers import children
+from servers import free_port
+from servers import gunicorn_command
+from servers import gunicorn_settings
+from servers import parse_response
+from servers import send_raw
+from servers import serve
+from servers import wait_for_workers
+from werkzeug.http import parse_cookie
+
+import wsgiapp
+
+KEY = "corpus-key"
+OLD_KEY = "corpus-old-key"
+FORM = "application/x-www-form-urlencoded"
+# Stands for the server's own host:port, filled in when a case is sent.
+HOST = b"{host}"
+# What the log may not show: a worker killed, restarted or crashed, or an error at all.
+BAD_LOG = re.compile(r"\[(ERROR|CRITICAL)\]|Traceback|WORKER TIMEOUT|Worker \(pid|Booting worker")
+
+
+def request(
+    method: bytes = b"GET",
+    target: bytes = b"/",
+    headers: list[bytes] = (),
+    body: bytes = b"",
+    length: bool = True,
+) -> bytes:
+    """A request as raw bytes, with Host, Connection: close and, for a body, its Content-Length."""
+    lines = [method + b" " + target + b" HTTP/1.1", b"Host: " + HOST, b"Connection: close", *headers]
+    if length and body:
+        lines.append(b"Content-Length: %d" % len(body))
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def post_form(body: bytes, content_type: bytes = FORM.encode(), headers: list[bytes] = ()) -> bytes:
+    length = b"Transfer-Encoding: chunked" not in headers
+    return request(b"POST", b"/setcookie", [b"Content-Type: " + content_type, *headers], body, length)
+
+
+def multipart(fields: list[tuple[str, bytes]], boundary: str = "corpus") -> bytes:
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value + b"\r\n"
+        for name, value in fields
+    ]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+def chunked(body: bytes, size: int = 4096) -> bytes:
+    chunks = [body[start : start + size] for start in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
+
+
+def lying_length(length: bytes, body: bytes = b"nm=alice", *headers: bytes) -> bytes:
+    """A form whose Content-Length header says what it is told to, not what the body holds."""
+    fields = [b"Content-Type: " + FORM.encode(), b"Content-Length: " + length, *headers]
+    return request(b"POST", b"/setcookie", fields, body, length=False)
+
+
+def sign(name: str, key: str = KEY) -> bytes:
+    return wsgiapp.make_signer(key).sign(name.encode())
+
+
+def get_cookie(cookie: bytes) -> bytes:
+    return request(b"GET", b"/getcookie", [b"Cookie: " + cookie])
+
+
+class Case(NamedTuple):
+    id: str
+    request: bytes
+    status: int
+    # "app": the app's own page, with its headers; "gunicorn": refused before it reached the app.
+    by: str = "app"
+    # The name a Set-Cookie stores, if any; clears: a Set-Cookie that deletes userID.
+    sets: str | None = None
+    clears: bool = False
+    # The name a welcome page greets, if any.
+    welcome: str | None = None
+
+
+MP = b"multipart/form-data; boundary=corpus"
+TOO_BIG = b"nm=" + b"a" * (1024 * 1024)
+
+FORMS = [
+    Case("valid", post_form(b"nm=alice"), 200, sets="alice"),
+    Case("valid, 64 characters", post_form(b"nm=" + b"a" * 64), 200, sets="a" * 64),
+    Case("valid, escaped UTF-8", post_form(b"nm=%C3%A9t%C3%A9"), 200, sets="\u00e9t\u00e9"),
+    Case("valid, markup", post_form(b"nm=%3Cb%3Ex%3C%2Fb%3E"), 200, sets="<b>x</b>"),
+    Case("empty body", post_form(b""), 400),
+    Case("nm missing", post_form(b"name=alice"), 400),
+    Case("nm without =", post_form(b"nm"), 400),
+    Case("nm empty", post_form(b"nm="), 400),
+    Case("nm blank", post_form(b"nm=+%20%09"), 400),
+    Case("nm twice", post_form(b"nm=alice&nm=bob"), 400),
+    Case("nm twice, once empty", post_form(b"nm=alice&nm="), 400),
+    Case("nm 65 characters", post_form(b"nm=" + b"a" * 65), 400),
+    Case("nm with NUL", post_form(b"nm=a%00b"), 400),
+    Case("nm with CRLF", post_form(b"nm=a%0D%0ASet-Cookie:+x=y"), 400),
+    Case("nm with DEL", post_form(b"nm=a%7Fb"), 400),
+    Case("nm with a surrogate, escaped CESU-8", post_form(b"nm=%ED%A0%80"), 200, sets="%ED%A0%80"),
+    # A bad escape is kept as it is, as browsers do: "%zz" is a fine name.
+    Case("bad percent-escape", post_form(b"nm=%zz"), 200, sets="%zz"),
+    Case("truncated percent-escape", post_form(b"nm=a%2"), 200, sets="a%2"),
+    # An escape that decodes to bytes that are not UTF-8 is kept escaped, not decoded.
+    Case("escaped non-UTF-8", post_form(b"nm=%FF"), 200, sets="%FF"),
+    Case("raw non-UTF-8", post_form(b"nm=\xff"), 400),
+    Case("raw latin-1", post_form(b"nm=caf\xe9"), 400),
+    Case("Content-Type missing", request(b"POST", b"/setcookie", [], b"nm=alice"), 415),
+    Case("Content-Type text/plain", post_form(b"nm=alice", b"text/plain"), 415),
+    Case("Content-Type JSON", post_form(b'{"nm": "alice"}', b"application/json"), 415),
+    Case("Content-Type empty", post_form(b"nm=alice", b""), 415),
+    Case("Content-Type only parameters", post_form(b"nm=alice", b"; charset=utf-8"), 415),
+    Case(
+        "Content-Type with a charset",
+        post_form(b"nm=alice", FORM.encode() + b"; charset=utf-8"),
+        200,
+        sets="alice",
+    ),
+    Case("multipart", post_form(multipart([("nm", b"alice")]), MP), 200, sets="alice"),
+    Case("multipart without boundary", post_form(multipart([("nm", b"alice")]), b"multipart/form-data"), 400),
+    Case("multipart, other boundary", post_form(multipart([("nm", b"alice")], "other"), MP), 400),
+    Case("multipart truncated", post_form(multipart([("nm", b"alice")])[:-12], MP), 400),
+    Case(
+        "multipart without end",
+        post_form(b"--corpus\r\nContent-Disposition: form-data; name=nm\r\n", MP),
+        400,
+    ),
+    Case("multipart part without headers", post_form(b"--corpus\r\n\r\nalice\r\n--corpus--\r\n", MP), 400),
+    Case("multipart, 9 parts", post_form(multipart([("x", b"1")] * 8 + [("nm", b"alice")]), MP), 413),
+    Case("multipart, 300 parts", post_form(multipart([("x", b"")] * 300), MP), 413),
+    Case("multipart, 5000 parts", post_form(multipart([("x", b"")] * 5000), MP), 413),
+    Case(
+        "multipart, a file",
+        post_form(multipart([("nm", b"alice")]).replace(b'"nm"', b'"nm"; filename="a"'), MP),
+        400,
+    ),
+    Case("body over the cap, Content-Length", post_form(TOO_BIG), 413),
+    Case(
+        "body over the cap, chunked",
+        post_form(chunked(TOO_BIG), headers=[b"Transfer-Encoding: chunked"]),
+        413,
+    ),
+    Case(
+        "body over the cap, chunked, a valid name first",
+        post_form(chunked(b"nm=alice&x=" + TOO_BIG), headers=[b"Transfer-Encoding: chunked"]),
+        413,
+    ),
+    Case(
+        "body at the cap, chunked",
+        post_form(
+            chunked(b"nm=alice&x=" + b"a" * (wsgiapp.MAX_BODY_SIZE - 11)),
+            headers=[b"Transfer-Encoding: chunked"],
+        ),
+        200,
+        sets="alice",
+    ),
+    Case("body 1 byte over the cap", post_form(b"nm=" + b"a" * (wsgiapp.MAX_BODY_SIZE - 2)), 413),
+    Case(
+        "chunked",
+        post_form(chunked(b"nm=alice", 3), headers=[b"Transfer-Encoding: chunked"]),
+        200,
+        sets="alice",
+    ),
+    Case("Content-Length shorter", lying_length(b"5"), 200, sets="al"),
+    # The client half-closes after 8 of the 20 bytes it announced: gunicorn hands the app what
+    # came before the end of the stream, a whole form.
+    Case("Content-Length longer", lying_length(b"20"), 200, sets="alice"),
+    Case("Content-Length negative", lying_length(b"-8"), 400, by="gunicorn"),
+    Case("Content-Length not a number", lying_length(b"8a"), 400, by="gunicorn"),
+    Case("Content-Length twice", lying_length(b"8", b"nm=alice", b"Content-Length: 9"), 400, by="gunicorn"),
+    Case(
+        "Content-Length and chunked",
+        post_form(chunked(b"nm=alice"), headers=[b"Transfer-Encoding: chunked", b"Content-Length: 8"]),
+        400,
+        by="gunicorn",
+    ),
+]
+
+COOKIES = [
+    Case("none", request(b"GET", b"/getcookie"), 200),
+    Case("valid", get_cookie(b"userID=" + sign("alice")), 200, welcome="alice"),
+    Case("valid, quoted", get_cookie(b'userID="' + sign("alice") + b'"'), 200, welcome="alice"),
+    Case("valid, old key", get_cookie(b"userID=" + sign("alice", OLD_KEY)), 200, welcome="alice"),
+    Case(
+        "valid, markup",
+        get_cookie(b"userID=" + sign("<script>x</script>")),
+        200,
+        welcome="<script>x</script>",
+    ),
+    Case("valid, among others", get_cookie(b"a=1; userID=" + sign("alice") + b"; b=2"), 200, welcome="alice"),
+    # Two userID cookies (two paths or domains): the first one, as browsers send the most specific first.
+    Case(
+        "same name twice",
+        get_cookie(b"userID=" + sign("alice") + b"; userID=" + sign("bob")),
+        200,
+        welcome="alice",
+    ),
+    Case("forged signature", get_cookie(b"userID=alice." + b"A" * 43), 200, clears=True),
+    Case(
+        "signature of another name",
+        get_cookie(b"userID=bob." + sign("alice").split(b".")[1]),
+        200,
+        clears=True,
+    ),
+    Case("truncated signature", get_cookie(b"userID=" + sign("alice")[:-1]), 200, clears=True),
+    Case("no signature", get_cookie(b"userID=alice"), 200, clears=True),
+    Case("wrong key", get_cookie(b"userID=" + sign("alice", "another-key")), 200, clears=True),
+    Case("unsalted", get_cookie(b"userID=" + Signer(KEY).sign(b"alice")), 200, clears=True),
+    Case("no =", get_cookie(b"userID"), 200, clears=True),
+    Case("empty value", get_cookie(b"userID="), 200, clears=True),
+    Case("empty name", get_cookie(b"=" + sign("alice")), 200),
+    Case("only separators", get_cookie(b";;; ;"), 200),
+    # Not a cookie at all: userID is not in the header, so there is nothing to clear.
+    Case("unterminated quote", get_cookie(b'userID="' + sign("alice")), 200),
+    Case("unterminated quote after an escape", get_cookie(b'userID="al\\ice\\"'), 200),
+    Case("escapes", get_cookie(b'userID="al\\"ice\\\\"'), 200, clears=True),
+    Case("octal escapes", get_cookie(b'userID="\\141lice"'), 200, clears=True),
+    Case("valid, escaped", get_cookie(b'userID="\\141' + sign("alice")[1:] + b'"'), 200, welcome="alice"),
+    Case("non-UTF-8 value", get_cookie(b"userID=\xff\xfe"), 200, clears=True),
+    Case("non-UTF-8 in another cookie", get_cookie(b"a=\xff; userID=" + sign("alice")), 200, clears=True),
+    Case("UTF-8 value", get_cookie("userID=\u00e9t\u00e9".encode()), 200, clears=True),
+    Case("300 cookies", get_cookie(b"; ".join(b"c%d=v" % n for n in range(300))), 200),
+    Case(
+        "300 cookies, then userID",
+        get_cookie(b"c=v; " * 300 + b"userID=" + sign("alice")),
+        200,
+        welcome="alice",
+    ),
+    Case(
+        "near the header limit",
+        get_cookie(b"a=" + b"b" * 8100 + b"; userID=" + sign("alice")),
+        200,
+        welcome="alice",
+    ),
+    Case("over the header limit", get_cookie(b"a=" + b"b" * 8200), 431, by="gunicorn"),
+    Case(
+        # Gunicorn joins the two with a comma: "a=1,userID=..." is one cookie, a, and no userID.
+        "Cookie header twice",
+        request(b"GET", b"/getcookie", [b"Cookie: a=1", b"Cookie: userID=" + sign("alice")]),
+        200,
+    ),
+]
+
+LINES = [
+    Case("GET /", request(), 200),
+    Case("HEAD /", request(b"HEAD"), 200),
+    Case("OPTIONS /setcookie", request(b"OPTIONS", b"/setcookie"), 204),
+    Case("unknown method", request(b"FOO"), 405),
+    Case("unknown method on a form", request(b"PROPFIND", b"/setcookie"), 405),
+    Case("DELETE", request(b"DELETE", b"/getcookie"), 405),
+    Case("TRACE", request(b"TRACE"), 405),
+    Case("lowercase method", request(b"get"), 400, by="gunicorn"),
+    Case("lowercase post", request(b"post", b"/setcookie"), 400, by="gunicorn"),
+    Case("method with a NUL", request(b"GE\0T"), 400, by="gunicorn"),
+    Case("URL at the line limit", request(b"GET", b"/" + b"a" * 4070), 404),
+    Case("URL over the line limit", request(b"GET", b"/" + b"a" * 5000), 414, by="gunicorn"),
+    Case("long query", request(b"GET", b"/?" + b"a" * 4000), 200),
+    Case("//x", request(b"GET", b"//x"), 404),
+    Case("/x/", request(b"GET", b"/x/"), 404),
+    Case("/getcookie/", request(b"GET", b"/getcookie/"), 404),
+    Case("//getcookie", request(b"GET", b"//getcookie"), 404),
+    Case("/%2e%2e/", request(b"GET", b"/%2e%2e/"), 404),
+    Case("/../getcookie", request(b"GET", b"/../getcookie"), 404),
+    Case("/%00", request(b"GET", b"/%00"), 404),
+    Case("/getcookie%00", request(b"GET", b"/getcookie%00"), 404),
+    Case("/%ff", request(b"GET", b"/%ff"), 404),
+    Case("/%2fgetcookie", request(b"GET", b"/%2fgetcookie"), 404),
+    Case("raw byte 0xff in the path", request(b"GET", b"/\xff"), 400, by="gunicorn"),
+    Case("absolute URL", request(b"GET", b"http://evil.example/getcookie"), 200),
+    Case("asterisk", request(b"OPTIONS", b"*"), 404),
+    Case("no HTTP version", b"GET /\r\n\r\n", 400, by="gunicorn"),
+    Case("HTTP/1.0 without Host", b"GET / HTTP/1.0\r\n\r\n", 200),
+    Case("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 400, by="gunicorn"),
+    Case("bare LF", b"GET / HTTP/1.1\nHost: x\nConnection: close\n\n", 400, by="gunicorn"),
+    Case(
+        "bare LF in one header", b"GET / HTTP/1.1\r\nHost: x\nConnection: close\r\n\r\n", 400, by="gunicorn"
+    ),
+    Case("Host twice", request(headers=[b"Host: evil.example"]), 400, by="gunicorn"),
+    # Gunicorn lets it through; the app falls back on SERVER_NAME for its own origin.
+    Case("no Host in HTTP/1.1", b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 200),
+    Case("50 headers", request(headers=[b"X-%d: y" % n for n in range(48)]), 200),
+    Case("51 headers", request(headers=[b"X-%d: y" % n for n in range(49)]), 431, by="gunicorn"),
+    Case("header without colon", request(headers=[b"X-Bad"]), 400, by="gunicorn"),
+    Case("space before colon", request(headers=[b"X-Bad : y"]), 400, by="gunicorn"),
+    Case("NUL in a header", request(headers=[b"X-Bad: a\0b"]), 400, by="gunicorn"),
+    Case("folded header", request(headers=[b"X-Fold: a", b" b"]), 400, by="gunicorn"),
+    Case("underscore in a name", request(headers=[b"X_Forwarded_For: 1.2.3.4"]), 200),
+    Case(
+        "Transfer-Encoding unknown",
+        request(b"POST", b"/setcookie", [b"Transfer-Encoding: gzip"], b"x", length=False),
+        400,
+        by="gunicorn",
+    ),
+    Case(
+        "Expect: 100-continue", post_form(b"nm=alice", headers=[b"Expect: 100-continue"]), 200, sets="alice"
+    ),
+]
+
+
+def cross(*headers: bytes, path: bytes = b"/setcookie") -> bytes:
+    """A valid form, with the given cross-site headers."""
+    return request(b"POST", path, [b"Content-Type: " + FORM.encode(), *headers], b"nm=alice")
+
+
+CROSS_SITE = [
+    Case("no Origin, no Sec-Fetch-Site", cross(), 200, sets="alice"),
+    Case("same-origin", cross(b"Sec-Fetch-Site: same-origin"), 200, sets="alice"),
+    Case("none (typed URL)", cross(b"Sec-Fetch-Site: none"), 200, sets="alice"),
+    Case("same-site", cross(b"Sec-Fetch-Site: same-site"), 403),
+    Case("cross-site", cross(b"Sec-Fetch-Site: cross-site"), 403),
+    Case("unknown value", cross(b"Sec-Fetch-Site: maybe"), 403),
+    Case("uppercase value", cross(b"Sec-Fetch-Site: Same-Origin"), 403),
+    Case(
+        "same-origin, but a foreign Origin",
+        cross(b"Sec-Fetch-Site: same-origin", b"Origin: http://evil.example"),
+        200,
+        sets="alice",
+    ),
+    Case("cross-site, but our Origin", cross(b"Sec-Fetch-Site: cross-site", b"Origin: http://" + HOST), 403),
+    Case("Origin: ours", cross(b"Origin: http://" + HOST), 200, sets="alice"),
+    Case("Origin: ours, uppercase", cross(b"Origin: HTTP://" + HOST.upper()), 200, sets="alice"),
+    Case("Origin: null", cross(b"Origin: null"), 403),
+    Case("Origin: another host", cross(b"Origin: http://evil.example"), 403),
+    Case("Origin: our host, another port", cross(b"Origin: http://127.0.0.1:1"), 403),
+    Case("Origin: our host, no port", cross(b"Origin: http://127.0.0.1"), 403),
+    Case("Origin: our host, https", cross(b"Origin: https://" + HOST), 403),
+    Case("Origin: a subdomain of ours", cross(b"Origin: http://evil." + HOST), 403),
+    Case("Origin: ours as a prefix", cross(b"Origin: http://" + HOST + b".evil.example"), 403),
+    Case("Origin: userinfo, ours", cross(b"Origin: http://evil.example@" + HOST), 403),
+    Case("Origin: userinfo, theirs", cross(b"Origin: http://" + HOST + b"@evil.example"), 403),
+    Case("Origin: ours with a path", cross(b"Origin: http://" + HOST + b"/"), 403),
+    Case("Origin: empty", cross(b"Origin: "), 200, sets="alice"),
+    # Host is what the browser connected to, which an attacker's page cannot choose.
+    Case(
+        "Host and Origin both another site",
+        cross(b"Origin: http://evil.example").replace(b"Host: " + HOST, b"Host: evil.example"),
+        200,
+        sets="alice",
+    ),
+    Case("logout, cross-site", cross(b"Sec-Fetch-Site: cross-site", path=b"/deletecookie"), 403),
+    Case("logout, Origin: null", cross(b"Origin: null", path=b"/deletecookie"), 403),
+    Case(
+        "logout, same-origin", cross(b"Sec-Fetch-Site: same-origin", path=b"/deletecookie"), 303, clears=True
+    ),
+]
+
+FAMILIES = {"forms": FORMS, "cookies": COOKIES, "lines": LINES, "cross-site": CROSS_SITE}
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The real gunicorn with the repository's config, signing with KEY and still accepting OLD_KEY."""
+    port = free_port()
+    env = {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": OLD_KEY}
+    with serve(gunicorn_command(port), port, env=env) as server:
+        server.workers = wait_for_workers(server, gunicorn_settings().workers)
+        # The startup lines, which may boot workers: only what comes later must be clean.
+        server.log_start = len(server.output())
+        yield server
+
+
+def check_healthy(server) -> None:
+    """A normal request gets its page, from the same workers, and the log holds no trouble."""
+    response = parse_response(send_raw(server.port, request().replace(HOST, b"127.0.0.1")))
+    assert response.status == 200
+    assert children(server.process.pid) == server.workers
+    log = server.output()[server.log_start :]
+    assert not BAD_LOG.search(log), log
+
+
+def check_case(server, case: Case) -> None:
+    host = f"127.0.0.1:{server.port}".encode()
+    raw = case.request.replace(HOST, host).replace(HOST.upper(), host.upper())
+    response = parse_response(send_raw(server.port, raw))
+    assert response.status == case.status
+    app_page = response.header("X-Content-Type-Options") == "nosniff"
+    assert app_page == (case.by == "app")
+    if case.by == "app" and response.status != 204:
+        assert response.header("Content-Type") == "text/html; charset=utf-8"
+        assert response.header("Content-Security-Policy") == wsgiapp.CSP
+        if not case.request.startswith(b"HEAD"):
+            assert response.header("Content-Length") == str(len(response.body))
+    cookie = response.header("Set-Cookie")
+    if case.sets is not None:
+        attributes = set(cookie.split("; "))
+        value = cookie.split("; ")[0].removeprefix("userID=")
+        assert attributes == {f"userID={value}", "HttpOnly", "Path=/", "SameSite=Lax"}
+        assert wsgiapp.make_signer(KEY).unsign(parse_cookie(f"v={value}")["v"]).decode() == case.sets
+    elif case.clears:
+        assert cookie.startswith("userID=; ")
+        assert "Max-Age=0" in set(cookie.split("; "))
+    else:
+        assert cookie is None
+    body = response.body.decode("utf-8", "replace")
+    if case.welcome is not None:
+        assert f"<h1>welcome {html.escape(case.welcome)}</h1>" in body
+    else:
+        assert "<h1>welcome" not in body
+
+
+@pytest.mark.parametrize(
+    ("family", "case"),
+    [
+        pytest.param(family, case, id=f"{family}: {case.id}")
+        for family, cases in FAMILIES.items()
+        for case in cases
+    ],
+)
+def test_case(server, family, case):
+    check_case(server, case)
+    check_healthy(server)
