@@ -1,0 +1,205 @@
+"""Limits under pressure, against the real gunicorn with the repository's gunicorn.conf.py.
+
+Many clients sending bodies far over the cap must not make the workers grow; clients that send
+their body a byte at a time must not keep other users out longer than the config says.
+"""
+
+import contextlib
+import select
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from servers import free_port
+from servers import gunicorn_command
+from servers import gunicorn_settings
+from servers import memory_kib
+from servers import parse_response
+from servers import send_raw
+from servers import serve
+from servers import wait_for_workers
+
+SETTINGS = gunicorn_settings()
+WORKER_CLASS = SETTINGS.worker_class_str
+# How many requests the shipped config serves at once: a sync worker serves one.
+CAPACITY = SETTINGS.workers * (SETTINGS.threads if WORKER_CLASS == "gthread" else 1)
+CLIENTS = 50
+UPLOAD_SIZE = 10 * 1024 * 1024
+# How much a worker's peak memory may grow over its peak before the uploads.
+GROWTH_ALLOWED_KIB = 5 * 1024
+FORM_HEAD = (
+    b"POST /setcookie HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\n"
+)
+GET_HOME = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+def upload(port: int, chunked: bool, data: memoryview, deadline: float) -> int | None:
+    """Send a form of data as a browser would, stopping once the server answers: the status."""
+    framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % len(data)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(FORM_HEAD + framing + b"\r\n\r\n")
+        sent = 0
+        with contextlib.suppress(OSError):
+            while sent < len(data) and time.monotonic() < deadline:
+                readable, writable, _ = select.select([sock], [sock], [], 1)
+                if readable:
+                    break
+                if writable:
+                    piece = data[sent : sent + 65536]
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    sent += len(piece)
+            if chunked and sent == len(data):
+                sock.sendall(b"0\r\n\r\n")
+        received = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                received += chunk
+    return parse_response(received).status if received.startswith(b"HTTP/1.1 ") else None
+
+
+def peaks(pids: set[int]) -> dict[int, int]:
+    return {pid: memory_kib(pid, "VmHWM") for pid in pids}
+
+
+def warm_up(port: int) -> list[int]:
+    """Every kind of request once: the statuses."""
+    over_the_cap = memoryview(b"a" * 65536)
+    deadline = time.monotonic() + 30
+    return [
+        parse_response(send_raw(port, GET_HOME)).status,
+        parse_response(send_raw(port, FORM_HEAD + b"Content-Length: 8\r\n\r\nnm=alice")).status,
+        upload(port, False, over_the_cap, deadline),
+        upload(port, True, over_the_cap, deadline),
+    ]
+
+
+def test_many_oversized_uploads_leave_worker_memory_flat(capsys):
+    port = free_port()
+    with serve(gunicorn_command(port), port) as server:
+        workers = wait_for_workers(server, SETTINGS.workers)
+        # Idle, but with every code path run in every worker: rounds of requests, several at
+        # once, until a round leaves every worker's peak as it was.
+        before = {}
+        while before != (before := peaks(workers)):
+            with ThreadPoolExecutor(max_workers=2 * CAPACITY) as pool:
+                rounds = list(pool.map(warm_up, [port] * 2 * CAPACITY))
+            assert rounds == [[200, 200, 413, 413]] * 2 * CAPACITY
+        data = memoryview(b"a" * UPLOAD_SIZE)
+        deadline = time.monotonic() + 60
+        with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+            statuses = list(
+                pool.map(
+                    upload,
+                    [port] * CLIENTS,
+                    [False, True] * (CLIENTS // 2),
+                    [data] * CLIENTS,
+                    [deadline] * CLIENTS,
+                )
+            )
+        after = peaks(workers)
+        with capsys.disabled():
+            print(f"\n{WORKER_CLASS}: worker peak RSS (VmHWM) before and after {CLIENTS} uploads of 10 MB:")
+            for pid in sorted(workers):
+                print(f"  worker {pid}: {before[pid]} KiB -> {after[pid]} KiB (+{after[pid] - before[pid]})")
+        assert statuses == [413] * CLIENTS
+        assert wait_for_workers(server, SETTINGS.workers) == workers
+        for pid in workers:
+            assert after[pid] - before[pid] <= GROWTH_ALLOWED_KIB
+
+
+def test_slow_client_leaves_the_others_served():
+    """Clients sending their form a byte at a time, on all but one of the places: others get in."""
+    if CAPACITY < 2:
+        pytest.skip(f"the shipped config serves {CAPACITY} request at a time: nothing is left for others")
+    port = free_port()
+    with serve(gunicorn_command(port), port) as server:
+        workers = wait_for_workers(server, SETTINGS.workers)
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(CAPACITY - 1)]
+        body = b"nm=alice"
+        for sock in slow:
+            sock.sendall(FORM_HEAD + b"Content-Length: %d\r\n\r\n" % len(body))
+        for position in range(len(body)):
+            for sock in slow:
+                sock.sendall(body[position : position + 1])
+            time.sleep(0.5)
+            if position == 2:
+                # Half-way through every slow body: a normal request is answered meanwhile.
+                assert parse_response(send_raw(port, GET_HOME)).status == 200
+        for sock in slow:
+            response = parse_response(receive_all(sock))
+            sock.close()
+            assert response.status == 200
+            assert response.header("Set-Cookie").startswith("userID=alice.")
+        assert wait_for_workers(server, SETTINGS.workers) == workers
+
+
+def receive_all(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def trickle(port: int, stop: threading.Event, give_up_after: float, outcomes: list[str]) -> None:
+    """Send a form one byte a second, never finishing it: until cut off, told to stop, or give_up_after."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(FORM_HEAD + b"Content-Length: 16000\r\n\r\nnm=")
+        started = time.monotonic()
+        try:
+            while not stop.is_set() and time.monotonic() - started < give_up_after:
+                sock.sendall(b"a")
+                stop.wait(1)
+        except OSError:
+            outcomes.append("cut off")
+        else:
+            outcomes.append("gave up")
+
+
+def test_slow_clients_on_every_worker(capsys):
+    """As many never-ending slow bodies as the config has places, then a normal request.
+
+    sync: the arbiter kills a worker that has not finished a request within `timeout` seconds
+    and starts another, so the normal request waits at most about that long.
+    gthread: a thread waits on its client for as long as the client keeps sending, whatever
+    `timeout` says; the normal request gets in when a slow client leaves.
+    """
+    sync = WORKER_CLASS == "sync"
+    give_up_after = SETTINGS.timeout + 30 if sync else 5
+    port = free_port()
+    with serve(gunicorn_command(port), port) as server:
+        workers = wait_for_workers(server, SETTINGS.workers)
+        stop = threading.Event()
+        outcomes = []
+        threads = [
+            threading.Thread(target=trickle, args=(port, stop, give_up_after, outcomes))
+            for _ in range(CAPACITY)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1)
+        started = time.monotonic()
+        response = parse_response(send_raw(port, GET_HOME, timeout=give_up_after + 15))
+        waited = time.monotonic() - started
+        for thread in threads:
+            thread.join(timeout=5)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        with capsys.disabled():
+            print(f"\n{WORKER_CLASS}, timeout {SETTINGS.timeout}: {CAPACITY} slow clients {outcomes}")
+            print(f"a normal request waited {waited:.1f} s")
+        assert response.status == 200
+        log = server.output()
+        if sync:
+            # Every worker was held, then killed at its timeout, and replaced.
+            assert outcomes == ["cut off"] * CAPACITY
+            for pid in workers:
+                assert f"WORKER TIMEOUT (pid:{pid})" in log
+            assert wait_for_workers(server, SETTINGS.workers).isdisjoint(workers)
+        else:
+            assert outcomes == ["gave up"] * CAPACITY
+            assert "WORKER TIMEOUT" not in log
+            assert wait_for_workers(server, SETTINGS.workers) == workers
