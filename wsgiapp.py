@@ -25,7 +25,6 @@ from itsdangerous import BadSignature
 from itsdangerous import Signer
 from itsdangerous import want_bytes
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import dump_cookie
@@ -263,9 +262,12 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
             f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts.",
             PRIVATE,
         )
-    except (ValueError, HTTPException):
+    except Exception:
         # ValueError: a malformed multipart body or bytes that are not UTF-8;
-        # HTTPException: the client went away before sending the whole body.
+        # HTTPException: the client went away before sending the whole body;
+        # anything else the server's wsgi.input raises on a broken body: gunicorn's
+        # InvalidChunkSize and ChunkMissingTerminator are not OSErrors, which Werkzeug would
+        # turn into ClientDisconnected, and nothing catches its NoMoreData in was_cut.
         return error_page(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
     return form
 
