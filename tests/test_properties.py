@@ -127,6 +127,7 @@ def call(
     scheme: str = "http",
     query: str = "",
     terminated: bool = False,
+    stream: io.BytesIO | None = None,
 ) -> Answer:
     """Run one request through the validator; str values are what a server hands over (latin-1)."""
     errors = io.StringIO()
@@ -141,7 +142,7 @@ def call(
         "HTTP_HOST": HOST,
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scheme,
-        "wsgi.input": io.BytesIO(body),
+        "wsgi.input": io.BytesIO(body) if stream is None else stream,
         "wsgi.errors": errors,
         "wsgi.multithread": False,
         "wsgi.multiprocess": False,
@@ -531,6 +532,44 @@ def test_body_cap(size, encoding, length):
         assert answer.status == 413
     else:
         assert answer.status == (413 if len(body) > wsgiapp.MAX_BODY_SIZE else 200)
+
+
+class BrokenStream(io.BytesIO):
+    """A body that ends in an error, as a server's stream does when the chunks are malformed."""
+
+    def __init__(self, body: bytes, error: Exception) -> None:
+        super().__init__(body)
+        self.error = error
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        if not data and size != 0:
+            raise self.error
+        return data
+
+
+class ParseError(Exception):
+    """Like gunicorn's InvalidChunkSize: not an OSError."""
+
+
+@given(
+    size=st.integers(0, 100) | st.integers(wsgiapp.MAX_BODY_SIZE - 3, wsgiapp.MAX_BODY_SIZE + 3),
+    error=st.sampled_from([OSError("reset"), ValueError("bad"), ParseError("bad chunk size")]),
+)
+def test_broken_body(size, error):
+    """A chunked body that breaks off with an error: 400, or 413 if it was over the cap already."""
+    body = urlencoded([("nm", "alice"), ("x", "a" * max(size - 11, 0))])
+    answer = call(
+        "POST",
+        "/setcookie",
+        content_type="application/x-www-form-urlencoded",
+        content_length=None,
+        terminated=True,
+        stream=BrokenStream(body, error),
+    )
+    check_answer(answer, "POST")
+    assert answer.status == (413 if len(body) > wsgiapp.MAX_BODY_SIZE else 400)
+    assert answer.header("Set-Cookie") is None
 
 
 @given(name=names, encoding=st.sampled_from(["urlencoded", "multipart"]))
