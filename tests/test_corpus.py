@@ -53,7 +53,9 @@ def post_form(body: bytes, content_type: bytes = FORM.encode(), headers: list[by
 
 def multipart(fields: list[tuple[str, bytes]], boundary: str = "corpus") -> bytes:
     parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value + b"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode("latin-1")
+        + value
+        + b"\r\n"
         for name, value in fields
     ]
     return b"".join(parts) + f"--{boundary}--\r\n".encode()
@@ -154,6 +156,26 @@ FORMS = [
         "multipart, a file",
         post_form(multipart([("nm", b"alice")]).replace(b'"nm"', b'"nm"; filename="a"'), MP),
         400,
+    ),
+    # Werkzeug decodes a multipart field as UTF-8, each bad byte becoming U+FFFD: a valid name.
+    Case(
+        "multipart, non-UTF-8 value",
+        post_form(multipart([("nm", b"\xff\xfe")]), MP),
+        200,
+        sets="\ufffd\ufffd",
+    ),
+    Case("multipart, non-UTF-8 field name", post_form(multipart([("\xff", b"alice")]), MP), 400),
+    Case(
+        "multipart, unknown part charset",
+        post_form(MULTIPART.replace(b'"nm"', b'"nm"\r\nContent-Type: text/plain; charset=x-unknown'), MP),
+        200,
+        sets="alice",
+    ),
+    Case("multipart, LF line ends", post_form(MULTIPART.replace(b"\r\n", b"\n"), MP), 200, sets="alice"),
+    Case(
+        "multipart, a part header over the cap",
+        post_form(MULTIPART.replace(b'"nm"', b'"nm"\r\nX: ' + b"a" * 20000), MP),
+        413,
     ),
     Case("body over the cap, Content-Length", post_form(TOO_BIG), 413),
     Case(
