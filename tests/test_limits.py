@@ -7,16 +7,21 @@ their body a byte at a time must not keep other users out longer than the config
 import contextlib
 import select
 import socket
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from servers import fetch
 from servers import free_port
 from servers import gunicorn_command
 from servers import gunicorn_settings
+from servers import make_tls
 from servers import memory_kib
 from servers import parse_response
+from servers import require_nginx
+from servers import run_nginx
 from servers import send_raw
 from servers import serve
 from servers import wait_for_workers
@@ -143,9 +148,18 @@ def receive_all(sock: socket.socket) -> bytes:
     return received
 
 
-def trickle(port: int, stop: threading.Event, give_up_after: float, outcomes: list[str]) -> None:
+def trickle(
+    port: int,
+    stop: threading.Event,
+    give_up_after: float,
+    outcomes: list[str],
+    context: ssl.SSLContext | None = None,
+) -> None:
     """Send a form one byte a second, never finishing it: until cut off, told to stop, or give_up_after."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
+        if context is not None:
+            sock = stack.enter_context(context.wrap_socket(sock, server_hostname="127.0.0.1"))
         sock.sendall(FORM_HEAD + b"Content-Length: 16000\r\n\r\nnm=")
         started = time.monotonic()
         try:
@@ -203,3 +217,41 @@ def test_slow_clients_on_every_worker(capsys):
             assert outcomes == ["gave up"] * CAPACITY
             assert "WORKER TIMEOUT" not in log
             assert wait_for_workers(server, SETTINGS.workers) == workers
+
+
+def test_slow_clients_behind_nginx_hold_no_worker(tmp_path):
+    """deploy/nginx.conf in front: nginx takes the slow bodies, and every worker stays free.
+
+    More never-ending slow bodies than both instances have places, then a normal request: it is
+    answered at once (fetch gives up after 10 s, well under the worker timeout), and no worker
+    was held until its timeout.
+    """
+    nginx = require_nginx()
+    context = make_tls(tmp_path)
+    first_port, second_port = free_port(), free_port()
+    with (
+        serve(gunicorn_command(first_port), first_port) as first,
+        serve(gunicorn_command(second_port), second_port) as second,
+        run_nginx(nginx, [first_port, second_port], tmp_path) as proxy,
+    ):
+        stop = threading.Event()
+        outcomes = []
+        threads = [
+            threading.Thread(target=trickle, args=(proxy.https_port, stop, 60, outcomes, context))
+            for _ in range(2 * CAPACITY + 2)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(2)
+            response = fetch(proxy.url + "/", context=context)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert response.status == 200
+        assert outcomes == ["gave up"] * len(threads)
+        for server in (first, second):
+            assert "WORKER TIMEOUT" not in server.output()
+            # The slow bodies never reached gunicorn: its access log holds only the one GET.
+            assert "POST /setcookie" not in server.output()
