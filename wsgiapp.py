@@ -221,14 +221,14 @@ def name_error(names: list[str]) -> str | None:
     return None
 
 
-def was_cut(environ: Environ, stream: IO[bytes]) -> bool:
+def was_cut(environ: Environ, stream: IO[bytes], content_length: int | None) -> bool:
     """Whether Werkzeug stopped reading a body of unknown length (chunked) at the cap with more to come.
 
     It does so without an error, so look for one byte more: the server ends the stream, so this
     read does not wait.
     """
     return (
-        get_content_length(environ) is None
+        content_length is None
         and getattr(stream, "is_exhausted", False)
         and bool(environ["wsgi.input"].read(1))
     )
@@ -250,11 +250,12 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
         )
     try:
         # What parse_form_data does, without parsing the Content-Type header a second time.
+        content_length = get_content_length(environ)
         stream = get_input_stream(environ, max_content_length=MAX_BODY_SIZE)
-        _, form, files = FORM_PARSER.parse(stream, mimetype, get_content_length(environ), options)
+        _, form, files = FORM_PARSER.parse(stream, mimetype, content_length, options)
         for upload in files.values():
             upload.close()
-        if was_cut(environ, stream):
+        if was_cut(environ, stream, content_length):
             raise RequestEntityTooLarge()
     except RequestEntityTooLarge:
         return error_page(
