@@ -1,8 +1,10 @@
 """The resident memory of one gunicorn worker: idle, and after many requests."""
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
+
+from servers import children
+from servers import memory_kib
 
 from bench import overhttp
 from bench.cases import APPS
@@ -19,18 +21,15 @@ class Memory(NamedTuple):
 
 def worker_pid(server: Server) -> int:
     """The one worker of a gunicorn master started with WEB_CONCURRENCY=1."""
-    pids = overhttp.worker_pids(server)
+    pids = sorted(children(server.process.pid))
     if len(pids) != 1:
         raise RuntimeError(f"expected one gunicorn worker, found {pids}")
     return pids[0]
 
 
 def rss(pid: int) -> int:
-    """Resident set size in bytes, from /proc (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    """Resident set size in bytes."""
+    return memory_kib(pid, "VmRSS") * 1024
 
 
 def load(server: Server, requests: int) -> int:

@@ -7,23 +7,21 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 from collections.abc import Iterator
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from servers import Server
+from servers import children
+from servers import free_port
+from servers import gunicorn_command
+from servers import serve
+
 from bench.cases import APPS
 from bench.cases import BENCH_KEY
 from bench.cases import CASES
 from bench.cases import Case
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from servers import Server  # noqa: E402
-from servers import free_port  # noqa: E402
-from servers import gunicorn_command  # noqa: E402
-from servers import serve  # noqa: E402
 
 WRK_SCRIPT = Path(__file__).parent / "wrk.lua"
 # The routes loaded over HTTP: reading the cookie and setting it.
@@ -38,12 +36,6 @@ class Load(NamedTuple):
     latency: dict[str, float]  # "50%" -> seconds
     errors: int  # answers other than 2xx or 3xx, and socket errors
     cpu_per_request: float  # seconds of CPU the server's workers spent per request
-
-
-def worker_pids(server: Server) -> list[int]:
-    """The gunicorn master's children: its workers (Linux /proc)."""
-    master = server.process.pid
-    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
@@ -104,7 +96,7 @@ def wrk(server: Server, case: Case, duration: int, connections: int = 8) -> Load
         case.body,
         *(f"{name}: {value}" for name, value in case.headers.items()),
     ]
-    pids = worker_pids(server)
+    pids = sorted(children(server.process.pid))
     cpu_before = cpu_seconds(pids)
     # wrk with this module's own arguments.
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
