@@ -4,8 +4,10 @@ import argparse
 import base64
 import hashlib
 import html
+import io
 import logging
 import os
+import re
 import secrets
 import sys
 import traceback
@@ -17,10 +19,12 @@ from collections.abc import MutableMapping
 from http import HTTPStatus
 from pathlib import Path
 from string import Template
-from typing import IO
 from typing import Any
 from typing import NamedTuple
+from urllib.parse import quote
+from urllib.parse import unquote
 
+from gunicorn.http.errors import ParseException
 from itsdangerous import BadSignature
 from itsdangerous import Signer
 from itsdangerous import want_bytes
@@ -31,16 +35,29 @@ from werkzeug.http import dump_cookie
 from werkzeug.http import parse_cookie
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length
-from werkzeug.wsgi import get_input_stream
 
 HTML_DIR = Path(__file__).parent / "html"
 COOKIE_NAME = "userID"
+# Over https: with the __Host- prefix, browsers take the cookie only from this very host, Secure, with
+# Path=/ and no Domain, so a sibling subdomain or a plain-http page cannot plant one.
+SECURE_COOKIE_NAME = "__Host-userID"
+# RFC 6265's cookie-octets, less "%", which escapes everything else as the percent-encoded UTF-8 bytes
+# (quote() keeps letters, digits and "_.-~" too). A name made of these alone is sent as it is.
+COOKIE_SAFE = "!#$&'()*+/:<=>?@[]^`{|}"
+# A cookie value exactly as the app issues it: cookie-octets, ".", then the HMAC-SHA256 in unpadded
+# base64url, 43 characters whose last one carries 4 bits of the digest and 2 zero bits. Any other
+# spelling of the same bytes (padding, "+/", other low bits) is refused before it is unsigned.
+COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 # Separates these signatures from anything else signed with the same SECRET_KEY.
 COOKIE_SALT = "wsgiapp.userID"
 MAX_NAME_LENGTH = 64
 MAX_BODY_SIZE = 16 * 1024
 MAX_FORM_PARTS = 8
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# What a server's wsgi.input raises on a body the client broke: OSError for a dropped connection,
+# Werkzeug's dev server's bad chunks and gunicorn's NoMoreData; gunicorn's ParseException for the
+# rest of its chunked framing (InvalidChunkSize, ChunkMissingTerminator, bad trailers).
+BROKEN_BODY = (OSError, ParseException)
 # Cc: C0 and C1 controls (CR, LF, NUL, DEL...); Cs: lone surrogates, which cannot be encoded.
 FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -112,7 +129,13 @@ COOKIE_MAX_AGE = load_max_age(os.environ)
 # Pages: html/layout.html around a fragment of html/, joined once at import.
 STYLE = (HTML_DIR / "style.css").read_text("utf-8")
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-LAYOUT = Template((HTML_DIR / "layout.html").read_text("utf-8"))
+LAYOUT = (HTML_DIR / "layout.html").read_text("utf-8")
+
+
+class Page(NamedTuple):
+    template: Template
+    # Filled in with every render: the style as it is, the rest escaped.
+    constants: dict[str, str]
 
 
 def escape_all(values: Mapping[str, str]) -> dict[str, str]:
@@ -120,16 +143,20 @@ def escape_all(values: Mapping[str, str]) -> dict[str, str]:
     return {key: html.escape(value) for key, value in values.items()}
 
 
-def load_page(name: str, **constants: str) -> Template:
-    """html/<name>.html in the layout, the constants filled in; the $names left are filled per request."""
+def load_page(name: str, **constants: str) -> Page:
+    """html/<name>.html set in place of the layout's $main, as one template.
+
+    The two texts are joined as templates, so each $ is read once, when the page is rendered:
+    $$ in either file is a literal $.
+    """
     main = (HTML_DIR / f"{name}.html").read_text("utf-8")
-    page = Template(LAYOUT.safe_substitute(style=STYLE, main=main))
-    return Template(page.safe_substitute(escape_all(constants)))
+    text = Template.pattern.sub(lambda match: main if match["named"] == "main" else match[0], LAYOUT)
+    return Page(Template(text), {"style": STYLE, **escape_all(constants)})
 
 
-def render(page: Template, **values: str) -> bytes:
-    """Fill in what is left of a page's $names."""
-    return page.substitute(escape_all(values)).encode()
+def render(page: Page, **values: str) -> bytes:
+    """Fill in every $name of a page, in one pass."""
+    return page.template.substitute({**page.constants, **escape_all(values)}).encode()
 
 
 INDEX_PAGE = load_page("index", title="Enter userID", max_length=str(MAX_NAME_LENGTH))
@@ -171,6 +198,11 @@ def error_page(status: HTTPStatus, message: str, extra: Iterable[tuple[str, str]
 # The answers that never change, made once.
 INDEX_REPLY = page(HTTPStatus.OK, INDEX_BODY)
 NOUSER_REPLY = page(HTTPStatus.OK, NOUSER_BODY, PRIVATE)
+TOO_LARGE_REPLY = error_page(
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts.",
+    PRIVATE,
+)
 
 
 def redirect(location: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
@@ -183,11 +215,15 @@ def is_https(environ: Environ) -> bool:
     return environ.get("wsgi.url_scheme") == "https"
 
 
+def cookie_name(environ: Environ) -> str:
+    return SECURE_COOKIE_NAME if is_https(environ) else COOKIE_NAME
+
+
 def user_cookie(
     environ: Environ, value: str, max_age: int | None, expires: int | None = None
 ) -> tuple[str, str]:
     header = dump_cookie(
-        COOKIE_NAME,
+        cookie_name(environ),
         value,
         max_age=max_age,
         expires=expires,
@@ -202,6 +238,29 @@ def user_cookie(
 def clear_cookie(environ: Environ) -> tuple[str, str]:
     # Expired at the epoch, so that a client whose clock runs slow drops it too.
     return user_cookie(environ, "", max_age=0, expires=0)
+
+
+def encode_name(name: str) -> str:
+    """The name in cookie-octets only, so that dump_cookie never quotes it: "José" -> "Jos%C3%A9"."""
+    return quote(name, safe=COOKIE_SAFE)
+
+
+def sign_name(name: str) -> str:
+    return SIGNER.sign(encode_name(name)).decode()
+
+
+def unsign_name(value: str) -> str | None:
+    """The name in a cookie value that the app issued, spelled exactly as it issued it; else None."""
+    if not COOKIE_VALUE.fullmatch(value):
+        return None
+    try:
+        encoded = SIGNER.unsign(value).decode()
+        name = unquote(encoded, errors="strict")
+    except (BadSignature, UnicodeError):
+        return None
+    # The signature holds, but a cookie signed before names were encoded may spell its name
+    # otherwise ("100%", "%41" for "A"): only the app's own spelling names a user.
+    return name if encode_name(name) == encoded else None
 
 
 def name_error(names: list[str]) -> str | None:
@@ -221,55 +280,61 @@ def name_error(names: list[str]) -> str | None:
     return None
 
 
-def was_cut(environ: Environ, stream: IO[bytes], content_length: int | None) -> bool:
-    """Whether Werkzeug stopped reading a body of unknown length (chunked) at the cap with more to come.
-
-    It does so without an error, so look for one byte more: the server ends the stream, so this
-    read does not wait.
-    """
-    return (
-        content_length is None
-        and getattr(stream, "is_exhausted", False)
-        and bool(environ["wsgi.input"].read(1))
-    )
-
-
 # parse_form_data(environ, ...) builds a FormDataParser on every call: this one is built once.
-# Its limits default to no limit: each one is set (the body's size is capped by get_input_stream).
+# Its limits default to no limit: each one is set (read_body caps the body's size).
 FORM_PARSER = FormDataParser(max_form_memory_size=MAX_BODY_SIZE, max_form_parts=MAX_FORM_PARTS, silent=False)
+
+
+def read_body(environ: Environ, content_length: int | None) -> bytes:
+    """All of a body of content_length bytes, or of a chunked one up to one byte past the cap.
+
+    Fewer bytes come back only if the stream ended first.
+    """
+    if content_length is None:
+        if not environ.get("wsgi.input_terminated"):
+            # PEP 3333: with no Content-Length and a stream the server does not end, read nothing.
+            return b""
+        content_length = MAX_BODY_SIZE + 1
+    stream = environ["wsgi.input"]
+    chunks = []
+    left = content_length
+    while left > 0 and (chunk := stream.read(left)):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
     """Parse the body as a form, or return the 4xx page that says why it is not one."""
     mimetype, options = parse_options_header(environ.get("CONTENT_TYPE"))
+    # Media types are case-insensitive (RFC 9110, section 8.3.1); Werkzeug lowercases the options' names.
+    mimetype = mimetype.lower()
     if mimetype not in FORM_TYPES:
         return error_page(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             "Send the form as application/x-www-form-urlencoded or multipart/form-data.",
             PRIVATE,
         )
+    content_length = get_content_length(environ)
+    if content_length is not None and content_length > MAX_BODY_SIZE:
+        return TOO_LARGE_REPLY
     try:
-        # What parse_form_data does, without parsing the Content-Type header a second time.
-        content_length = get_content_length(environ)
-        stream = get_input_stream(environ, max_content_length=MAX_BODY_SIZE)
-        _, form, files = FORM_PARSER.parse(stream, mimetype, content_length, options)
-        for upload in files.values():
-            upload.close()
-        if was_cut(environ, stream, content_length):
-            raise RequestEntityTooLarge()
-    except RequestEntityTooLarge:
-        return error_page(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts.",
-            PRIVATE,
-        )
-    except Exception:
-        # ValueError: a malformed multipart body or bytes that are not UTF-8;
-        # HTTPException: the client went away before sending the whole body;
-        # anything else the server's wsgi.input raises on a broken body: gunicorn's
-        # InvalidChunkSize and ChunkMissingTerminator are not OSErrors, which Werkzeug would
-        # turn into ClientDisconnected, and nothing catches its NoMoreData in was_cut.
+        body = read_body(environ, content_length)
+    except BROKEN_BODY:
         return error_page(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
+    if len(body) > MAX_BODY_SIZE:
+        return TOO_LARGE_REPLY
+    if content_length is not None and len(body) < content_length:
+        return error_page(HTTPStatus.BAD_REQUEST, "The form ended before its announced length.", PRIVATE)
+    try:
+        _, form, files = FORM_PARSER.parse(io.BytesIO(body), mimetype, len(body), options)
+    except RequestEntityTooLarge:
+        return TOO_LARGE_REPLY
+    except ValueError:
+        # A malformed multipart body, or bytes that are not UTF-8 (UnicodeDecodeError).
+        return error_page(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
+    for upload in files.values():
+        upload.close()
     return form
 
 
@@ -290,23 +355,25 @@ def set_cookie(environ: Environ) -> Reply:
     if error is not None:
         body = render(INDEX_PAGE, error=error)
         return page(HTTPStatus.BAD_REQUEST, body, PRIVATE)
-    value = SIGNER.sign(names[0].encode()).decode()
-    return page(HTTPStatus.OK, READCOOKIE_BODY, [user_cookie(environ, value, COOKIE_MAX_AGE), *PRIVATE])
+    cookie = user_cookie(environ, sign_name(names[0]), COOKIE_MAX_AGE)
+    return page(HTTPStatus.OK, READCOOKIE_BODY, [cookie, *PRIVATE])
 
 
 def read_user(environ: Environ) -> tuple[str | None, bool]:
     """Return the verified user ID, if any, and whether a bad cookie should be cleared."""
     try:
-        value = parse_cookie(environ).get(COOKIE_NAME)
+        values = parse_cookie(environ).getlist(cookie_name(environ))
     except UnicodeError:
-        # Not UTF-8: whatever userID it holds cannot be ours.
+        # Not UTF-8: whatever user cookie it holds cannot be ours.
         return None, True
-    if value is None:
+    if not values:
         return None, False
-    try:
-        return SIGNER.unsign(value.encode()).decode(), False
-    except (BadSignature, UnicodeError):
+    if len(values) > 1:
+        # Two cookies of one name (another Path, a parent Domain): one was planted, and the
+        # header does not say which. Neither names a user, whichever of them would verify.
         return None, True
+    name = unsign_name(values[0])
+    return name, name is None
 
 
 def get_cookie(environ: Environ) -> Reply:

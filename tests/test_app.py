@@ -2,20 +2,27 @@
 
 import base64
 import hashlib
-import html
 import io
 import logging
 import re
+import string
 import time
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
+from typing import NamedTuple
 from wsgiref.validate import validator
 
 import pytest
+from conftest import COOKIE_OCTETS
 from conftest import TEST_KEY
 from conftest import BufferedClient
+from conftest import sign
+from conftest import sign_payload
+from conftest import welcome
+from gunicorn.http.errors import InvalidChunkSize
 from itsdangerous import Signer
+from werkzeug.http import dump_cookie
 from werkzeug.test import EnvironBuilder
 from werkzeug.test import run_wsgi_app
 
@@ -36,12 +43,8 @@ PAGE_HEADERS = {
 }
 COOKIE_ATTRS = {"HttpOnly", "Path=/", "SameSite=Lax"}
 CLEARED = {"userID=", "Expires=Thu, 01 Jan 1970 00:00:00 GMT", "Max-Age=0", *COOKIE_ATTRS}
-
-
-def sign(name: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID") -> str:
-    """The cookie value the app should make, computed with itsdangerous directly."""
-    signer = Signer(key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
-    return signer.sign(name.encode()).decode()
+# Over https: the __Host- cookie, Secure.
+CLEARED_HTTPS = {"__Host-userID=", *(CLEARED - {"userID="}), "Secure"}
 
 
 def attrs(header: str) -> set[str]:
@@ -64,10 +67,6 @@ def assert_page(response, status: HTTPStatus, private: bool = False) -> str:
     text = body.decode()
     assert text.startswith('<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">')
     return text
-
-
-def welcome(name: str) -> str:
-    return f"<h1>welcome {html.escape(name)}</h1>"
 
 
 @pytest.fixture
@@ -128,9 +127,31 @@ def test_setcookie_accepts_multipart(client):
     assert client.get_cookie("userID").decoded_value == sign("bob")
 
 
-def test_setcookie_over_https_is_secure(client):
+def test_setcookie_over_https_is_a_secure_host_cookie(client):
     response = login(client, "alice", base_url="https://localhost")
-    assert attrs(response.headers["Set-Cookie"]) == {f"userID={sign('alice')}", "Secure", *COOKIE_ATTRS}
+    # The __Host- prefix requires Secure, Path=/ and no Domain.
+    assert attrs(response.headers["Set-Cookie"]) == {
+        f"__Host-userID={sign('alice')}",
+        "Secure",
+        *COOKIE_ATTRS,
+    }
+    response = client.get("/getcookie", base_url="https://localhost")
+    assert welcome("alice") in assert_page(response, HTTPStatus.OK, private=True)
+
+
+def test_https_ignores_a_plain_user_cookie(raw_client):
+    # A plain-http page or a sibling subdomain could have set it.
+    response = raw_client.get(
+        "/getcookie", headers={"Cookie": f"userID={sign('mallory')}"}, base_url="https://localhost"
+    )
+    assert "<h1>No user is set</h1>" in assert_page(response, HTTPStatus.OK, private=True)
+    assert "Set-Cookie" not in response.headers
+
+
+def test_http_reads_only_the_plain_user_cookie(raw_client):
+    response = raw_client.get("/getcookie", headers={"Cookie": f"__Host-userID={sign('alice')}"})
+    assert "<h1>No user is set</h1>" in assert_page(response, HTTPStatus.OK, private=True)
+    assert "Set-Cookie" not in response.headers
 
 
 def test_cookie_max_age_makes_it_persistent(client, monkeypatch):
@@ -146,16 +167,20 @@ def test_cookie_max_age_makes_it_persistent(client, monkeypatch):
 
 NAMES = [
     "alice",
+    "José",
     "Zoë Ångström",
     "李小龙",
     "😀 family 👨‍👩‍👧",
     "semi;colon",
     "com,ma",
+    "x,y=z",
     'dou"ble"',
     "back\\slash",
     " spaced out ",
     "dots.in.name",
+    "100%",
     "%41 not decoded",
+    "a=b",
     "é" * 64,
     "😀" * 64,
 ]
@@ -163,12 +188,35 @@ NAMES = [
 
 @pytest.mark.parametrize("name", NAMES)
 def test_any_name_round_trips_exactly(client, name):
-    assert login(client, name).status_code == 200
-    assert client.get_cookie("userID").decoded_value == sign(name)
+    response = login(client, name)
+    assert response.status_code == 200
+    value = response.headers["Set-Cookie"].split("; ")[0].removeprefix("userID=")
+    assert value == sign(name)
+    # RFC 6265 cookie-octets only, so never quoted.
+    assert all(ord(char) in COOKIE_OCTETS for char in value)
     response = client.get("/getcookie")
     body = assert_page(response, HTTPStatus.OK, private=True)
     assert welcome(name) in body
     assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("alice", "alice"),
+        ("José", "Jos%C3%A9"),
+        ("x,y=z", "x%2Cy=z"),
+        ("a\\b", "a%5Cb"),
+        ('say "hi"', "say%20%22hi%22"),
+        ("semi;colon", "semi%3Bcolon"),
+        ("100%", "100%25"),
+        ("!#$&'()*+-./:<=>?@[]^_`{|}~", "!#$&'()*+-./:<=>?@[]^_`{|}~"),
+        ("名", "%E5%90%8D"),
+    ],
+)
+def test_the_name_is_percent_encoded_in_the_cookie(client, name, value):
+    response = login(client, name)
+    assert response.headers["Set-Cookie"].split("; ")[0] == f"userID={sign_payload(value)}"
 
 
 @pytest.mark.parametrize(
@@ -333,6 +381,149 @@ def test_a_chunked_body_within_the_cap_is_read_whole(body, status):
         assert "Set-Cookie" not in headers
 
 
+class Served(NamedTuple):
+    status: str
+    headers: dict[str, str]
+    body: bytes
+    errors: str
+
+
+def post(
+    body: bytes,
+    content_type: str = FORM,
+    content_length: int | None = None,
+    stream: object = None,
+    chunked: bool = False,
+) -> Served:
+    """POST /setcookie as a server hands it over: with a Content-Length (the body's own unless
+    given), or chunked (none, and the stream ends where the body does); stream replaces the body's.
+
+    Unlike Werkzeug's test client, a 500 comes back as a server would send it, exc_info and all.
+    """
+    errors = io.StringIO()
+    environ = EnvironBuilder(method="POST", path="/setcookie", errors_stream=errors).get_environ()
+    environ["CONTENT_TYPE"] = content_type
+    environ["wsgi.input"] = io.BytesIO(body) if stream is None else stream
+    if chunked:
+        environ.pop("CONTENT_LENGTH", None)
+        environ["wsgi.input_terminated"] = True
+    else:
+        environ["CONTENT_LENGTH"] = str(len(body) if content_length is None else content_length)
+    started = []
+
+    def start_response(status, headers, exc_info=None):
+        started.append((status, dict(headers)))
+        return lambda data: None
+
+    app_iter = validator(wsgiapp.application)(environ, start_response)
+    try:
+        page_body = b"".join(app_iter)
+    finally:
+        app_iter.close()
+    ((status, headers),) = started
+    return Served(status, headers, page_body, errors.getvalue())
+
+
+def test_a_body_shorter_than_its_content_length_is_400():
+    # The client promised 100 bytes and closed after 5: "al" is not the name it meant.
+    answer = post(b"nm=al", content_length=100)
+    assert answer.status == "400 Bad Request"
+    assert b"The form ended before its announced length." in answer.body
+    assert "Set-Cookie" not in answer.headers
+    answer = post(MULTIPART_OK[:-2], "multipart/form-data; boundary=b", content_length=len(MULTIPART_OK))
+    assert answer.status == "400 Bad Request"
+    assert "Set-Cookie" not in answer.headers
+
+
+def form_of_size(size: int, encoding: str) -> tuple[bytes, str]:
+    """A form that sets nm=alice and fills a second field up to exactly size bytes."""
+    if encoding == "urlencoded":
+        body = b"nm=alice&x="
+        return body + b"a" * (size - len(body)), FORM
+    head = b'--b\r\nContent-Disposition: form-data; name="nm"\r\n\r\nalice\r\n'
+    head += b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n'
+    tail = b"\r\n--b--\r\n"
+    return head + b"a" * (size - len(head) - len(tail)) + tail, "multipart/form-data; boundary=b"
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+def test_the_cap_is_the_same_however_the_body_is_framed(encoding, chunked):
+    body, content_type = form_of_size(16_384, encoding)
+    assert len(body) == wsgiapp.MAX_BODY_SIZE
+    answer = post(body, content_type, chunked=chunked)
+    assert answer.status == "200 OK"
+    assert attrs(answer.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
+    body, content_type = form_of_size(16_385, encoding)
+    answer = post(body, content_type, chunked=chunked)
+    assert answer.status == "413 Request Entity Too Large"
+    assert b"at most 16384 bytes in 8 parts" in answer.body
+    assert "Set-Cookie" not in answer.headers
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("APPLICATION/X-WWW-FORM-URLENCODED", b"nm=alice"),
+        ("Application/X-Www-Form-Urlencoded; Charset=UTF-8", b"nm=alice"),
+        ("Multipart/Form-Data; Boundary=b", MULTIPART_OK),
+        ("MULTIPART/FORM-DATA; BOUNDARY=b", MULTIPART_OK),
+    ],
+)
+def test_media_types_are_case_insensitive(content_type, body):
+    answer = post(body, content_type)
+    assert answer.status == "200 OK"
+    assert attrs(answer.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
+
+
+class FailingStream(io.BytesIO):
+    """A body stream that raises error once its bytes run out, as a server's does on a broken body."""
+
+    def __init__(self, body: bytes, error: Exception) -> None:
+        super().__init__(body)
+        self.error = error
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        if not data:
+            raise self.error
+        return data
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ConnectionResetError("reset"), OSError("Invalid chunk header"), InvalidChunkSize(b"zz")],
+    ids=["reset", "devserver-chunk", "gunicorn-chunk"],
+)
+def test_a_body_the_client_broke_is_400(error):
+    answer = post(b"", chunked=True, stream=FailingStream(b"nm=alice", error))
+    assert answer.status == "400 Bad Request"
+    assert b"The form could not be read." in answer.body
+    assert "Set-Cookie" not in answer.headers
+    assert answer.errors == ""
+
+
+def assert_server_error(answer: Served, error: str) -> None:
+    assert answer.status == "500 Internal Server Error"
+    assert b"Something went wrong on our side." in answer.body
+    assert "Set-Cookie" not in answer.headers
+    assert "Traceback" in answer.errors
+    assert error in answer.errors
+
+
+def test_an_unexpected_error_from_the_body_stream_is_a_500():
+    answer = post(b"", chunked=True, stream=FailingStream(b"nm=alice", TypeError("a bug")))
+    assert_server_error(answer, "TypeError: a bug")
+
+
+def test_an_unexpected_error_from_the_form_parser_is_a_500(monkeypatch):
+    def parse(*args, **kwargs):
+        raise TypeError("a bug in the parser")
+
+    monkeypatch.setattr(wsgiapp.FORM_PARSER, "parse", parse)
+    assert_server_error(post(b"nm=alice"), "TypeError: a bug in the parser")
+
+
 def test_get_setcookie_redirects_to_the_form(client):
     response = client.get("/setcookie")
     body = assert_page(response, HTTPStatus.SEE_OTHER)
@@ -360,9 +551,10 @@ def test_getcookie_ignores_other_cookies(raw_client):
 
 
 def test_getcookie_finds_the_cookie_among_others(raw_client):
-    cookie = f'theme=dark; userID="{sign("Zoë")}"; other=1'.replace("ë", "\\303\\253")
+    cookie = f"theme=dark; userID={sign('Zoë')}; other=1"
     response = raw_client.get("/getcookie", headers={"Cookie": cookie})
     assert welcome("Zoë") in assert_page(response, HTTPStatus.OK, private=True)
+    assert "Set-Cookie" not in response.headers
 
 
 BAD_COOKIES = {
@@ -376,7 +568,56 @@ BAD_COOKIES = {
     "sha1-signature": "userID=alice."
     + Signer(TEST_KEY, salt="wsgiapp.userID").get_signature("alice").decode(),
     "non-utf8": "userID=\xff\xfe",
+    # Made before names were percent-encoded: the signature holds, but the app spells these
+    # names otherwise now ("100%25", "%2541", "Jos%C3%A9").
+    "old-percent": "userID=" + sign_payload("100%"),
+    "old-escape": "userID=" + sign_payload("%41"),
+    "old-quoted": dump_cookie("userID", sign_payload("José")).split("; ")[0],
+    # Two of one name: which is ours cannot be told, so neither is.
+    "twice-the-same": f"userID={sign('alice')}; userID={sign('alice')}",
+    "two-users": f"userID={sign('alice')}; userID={sign('bob')}",
+    "one-good-one-bad": f"userID={sign('alice')}; userID=x",
 }
+
+
+def respelled(value: str, how: str) -> str:
+    """The same signature bytes in another spelling than the app's unpadded base64url."""
+    payload, _, signature = value.rpartition(".")
+    if how == "padding":
+        other = signature + "="
+    elif how == "alphabet":
+        other = signature.replace("-", "+").replace("_", "/")
+    else:
+        # 43 characters carry 258 bits: the last one's 2 low bits are not part of the digest.
+        alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+        other = signature[:-1] + alphabet[alphabet.index(signature[-1]) + 1]
+    assert other != signature
+    assert base64.b64decode(other.replace("-", "+").replace("_", "/") + "=") == base64.urlsafe_b64decode(
+        signature + "="
+    )
+    return f"{payload}.{other}"
+
+
+# A name whose signature holds a "-" or "_", which have other spellings in base64.
+URLSAFE_NAME = next(name for name in (f"user{i}" for i in range(1000)) if {"-", "_"} & set(sign(name)[-43:]))
+
+
+@pytest.mark.parametrize("how", ["padding", "alphabet", "low-bits"])
+def test_another_spelling_of_the_signature_is_refused(raw_client, how):
+    value = sign(URLSAFE_NAME)
+    response = raw_client.get("/getcookie", headers={"Cookie": f"userID={value}"})
+    assert welcome(URLSAFE_NAME) in assert_page(response, HTTPStatus.OK, private=True)
+    response = raw_client.get("/getcookie", headers={"Cookie": f"userID={respelled(value, how)}"})
+    assert "<h1>No user is set</h1>" in assert_page(response, HTTPStatus.OK, private=True)
+    assert attrs(response.headers["Set-Cookie"]) == CLEARED
+
+
+@pytest.mark.parametrize("name", ["alice", "dots.in.name", "a=b", "it's-me_(2)!", "~tilde`"])
+def test_cookies_made_before_encoding_still_verify_where_it_left_them_alone(raw_client, name):
+    # Before names were encoded, the name itself was signed: for these it is the same value.
+    response = raw_client.get("/getcookie", headers={"Cookie": f"userID={sign_payload(name)}"})
+    assert welcome(name) in assert_page(response, HTTPStatus.OK, private=True)
+    assert "Set-Cookie" not in response.headers
 
 
 @pytest.mark.parametrize("cookie", BAD_COOKIES.values(), ids=BAD_COOKIES.keys())
@@ -396,9 +637,15 @@ def test_a_cookie_header_that_does_not_parse_is_no_user(raw_client, cookie):
     assert "Set-Cookie" not in response.headers
 
 
-def test_a_bad_cookie_over_https_is_cleared_as_secure(raw_client):
-    response = raw_client.get("/getcookie", headers={"Cookie": "userID=x"}, base_url="https://localhost")
-    assert attrs(response.headers["Set-Cookie"]) == {*CLEARED, "Secure"}
+@pytest.mark.parametrize(
+    "cookie",
+    ["__Host-userID=x", f"__Host-userID={sign('alice')}; __Host-userID={sign('bob')}"],
+    ids=["bad", "two"],
+)
+def test_a_bad_cookie_over_https_is_cleared_as_a_secure_host_cookie(raw_client, cookie):
+    response = raw_client.get("/getcookie", headers={"Cookie": cookie}, base_url="https://localhost")
+    assert "<h1>No user is set</h1>" in assert_page(response, HTTPStatus.OK, private=True)
+    assert attrs(response.headers["Set-Cookie"]) == CLEARED_HTTPS
 
 
 # Keys
@@ -459,6 +706,17 @@ def test_deletecookie_clears_the_cookie_and_redirects(client):
     assert attrs(response.headers["Set-Cookie"]) == CLEARED
     assert client.get_cookie("userID") is None
     assert "<h1>No user is set</h1>" in client.get("/getcookie").get_data(as_text=True)
+
+
+def test_deletecookie_over_https_clears_the_host_cookie(client):
+    https = {"base_url": "https://localhost"}
+    login(client, "alice", **https)
+    assert client.get_cookie("__Host-userID") is not None
+    response = client.post("/deletecookie", **https)
+    assert response.status_code == 303
+    assert attrs(response.headers["Set-Cookie"]) == CLEARED_HTTPS
+    assert client.get_cookie("__Host-userID") is None
+    assert "<h1>No user is set</h1>" in client.get("/getcookie", **https).get_data(as_text=True)
 
 
 def test_welcome_page_has_a_logout_button(client):
@@ -522,7 +780,8 @@ def test_cross_site_logout_is_refused(client):
 def test_same_origin_posts_pass(client, base_url, headers):
     response = login(client, "alice", base_url=base_url, headers=headers)
     assert response.status_code == 200
-    assert attrs(response.headers["Set-Cookie"]) >= {f"userID={sign('alice')}"}
+    name = "__Host-userID" if base_url.startswith("https:") else "userID"
+    assert response.headers["Set-Cookie"].split("; ")[0] == f"{name}={sign('alice')}"
 
 
 # Paths and methods
@@ -618,6 +877,14 @@ def test_an_exception_is_a_plain_500_with_the_traceback_in_the_log(monkeypatch):
     assert "secret detail" not in body
     assert "Traceback" in errors.getvalue()
     assert "RuntimeError: secret detail" in errors.getvalue()
+
+
+def test_a_double_dollar_in_a_template_is_a_literal_dollar(monkeypatch, tmp_path):
+    (tmp_path / "price.html").write_text("<p>$$5 for $$name, or $name</p>")
+    monkeypatch.setattr(wsgiapp, "HTML_DIR", tmp_path)
+    body = wsgiapp.render(wsgiapp.load_page("price", title="Price $$"), name="$title").decode()
+    assert "<p>$5 for $name, or $title</p>" in body
+    assert "<title>Price $$</title>" in body
 
 
 def test_render_escapes_every_value():

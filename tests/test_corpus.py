@@ -10,6 +10,9 @@ import re
 from typing import NamedTuple
 
 import pytest
+from conftest import COOKIE_OCTETS
+from conftest import sign as sign_text
+from conftest import sign_payload
 from itsdangerous import Signer
 from servers import children
 from servers import free_port
@@ -19,7 +22,6 @@ from servers import parse_response
 from servers import send_raw
 from servers import serve
 from servers import wait_for_workers
-from werkzeug.http import parse_cookie
 
 import wsgiapp
 
@@ -73,7 +75,7 @@ def lying_length(length: bytes, body: bytes = b"nm=alice", *headers: bytes) -> b
 
 
 def sign(name: str, key: str = KEY) -> bytes:
-    return wsgiapp.make_signer(key).sign(name.encode())
+    return sign_text(name, key).encode()
 
 
 def get_cookie(cookie: bytes) -> bytes:
@@ -102,6 +104,16 @@ MP = b"multipart/form-data; boundary=corpus"
 MULTIPART = multipart([("nm", b"alice")])
 # A chunked form of exactly MAX_BODY_SIZE bytes, ending with the last chunk (5 bytes).
 AT_THE_CAP = chunked(b"nm=alice&x=" + b"a" * (wsgiapp.MAX_BODY_SIZE - 11))
+
+
+def multipart_of_size(size: int) -> bytes:
+    """A multipart form that sets nm=alice, with a field x filled up to size bytes in all."""
+    empty = multipart([("nm", b"alice"), ("x", b"")])
+    return multipart([("nm", b"alice"), ("x", b"a" * (size - len(empty)))])
+
+
+MULTIPART_AT_THE_CAP = multipart_of_size(wsgiapp.MAX_BODY_SIZE)
+MULTIPART_OVER_THE_CAP = multipart_of_size(wsgiapp.MAX_BODY_SIZE + 1)
 TOO_BIG = b"nm=" + b"a" * (1024 * 1024)
 
 FORMS = [
@@ -216,10 +228,28 @@ FORMS = [
         200,
         sets="alice",
     ),
+    # Gunicorn hands the app the 5 bytes announced: for the app, that is the whole body.
     Case("Content-Length shorter", lying_length(b"5"), 200, sets="al"),
     # The client half-closes after 8 of the 20 bytes it announced: gunicorn hands the app what
-    # came before the end of the stream, a whole form.
-    Case("Content-Length longer", lying_length(b"20"), 200, sets="alice"),
+    # came before the end of the stream, and the app refuses a body cut short.
+    Case("Content-Length longer", lying_length(b"20"), 400),
+    Case("Content-Length 100, 5 bytes sent", lying_length(b"100", b"nm=al"), 400),
+    Case("multipart at the cap, Content-Length", post_form(MULTIPART_AT_THE_CAP, MP), 200, sets="alice"),
+    Case("multipart at the cap, chunked", post_chunked(chunked(MULTIPART_AT_THE_CAP), MP), 200, sets="alice"),
+    Case("multipart 1 byte over the cap, Content-Length", post_form(MULTIPART_OVER_THE_CAP, MP), 413),
+    Case("multipart 1 byte over the cap, chunked", post_chunked(chunked(MULTIPART_OVER_THE_CAP), MP), 413),
+    Case(
+        "body 1 byte over the cap, chunked",
+        post_chunked(chunked(b"nm=alice&x=" + b"a" * (wsgiapp.MAX_BODY_SIZE - 10))),
+        413,
+    ),
+    Case("media type in capitals", post_form(b"nm=alice", FORM.upper().encode()), 200, sets="alice"),
+    Case(
+        "multipart in mixed case",
+        post_form(MULTIPART, b"Multipart/Form-Data; Boundary=corpus"),
+        200,
+        sets="alice",
+    ),
     Case("Content-Length negative", lying_length(b"-8"), 400, by="gunicorn"),
     Case("Content-Length not a number", lying_length(b"8a"), 400, by="gunicorn"),
     Case("Content-Length twice", lying_length(b"8", b"nm=alice", b"Content-Length: 9"), 400, by="gunicorn"),
@@ -243,12 +273,25 @@ COOKIES = [
         welcome="<script>x</script>",
     ),
     Case("valid, among others", get_cookie(b"a=1; userID=" + sign("alice") + b"; b=2"), 200, welcome="alice"),
-    # Two userID cookies (two paths or domains): the first one, as browsers send the most specific first.
+    Case(
+        "valid, encoded name",
+        get_cookie(b"userID=" + sign('Jos\u00e9 "x,y=z" a\\b')),
+        200,
+        welcome='Jos\u00e9 "x,y=z" a\\b',
+    ),
+    # Two userID cookies (another path, a parent domain): no user, whichever would verify.
     Case(
         "same name twice",
         get_cookie(b"userID=" + sign("alice") + b"; userID=" + sign("bob")),
         200,
-        welcome="alice",
+        clears=True,
+    ),
+    Case("padded signature", get_cookie(b"userID=" + sign("alice") + b"="), 200, clears=True),
+    Case(
+        "old cookie, name with %",
+        get_cookie(b"userID=" + sign_payload("100%", KEY).encode()),
+        200,
+        clears=True,
     ),
     Case("forged signature", get_cookie(b"userID=alice." + b"A" * 43), 200, clears=True),
     Case(
@@ -435,10 +478,9 @@ def check_case(server, case: Case) -> None:
             assert response.header("Content-Length") == str(len(response.body))
     cookie = response.header("Set-Cookie")
     if case.sets is not None:
-        attributes = set(cookie.split("; "))
-        value = cookie.split("; ")[0].removeprefix("userID=")
-        assert attributes == {f"userID={value}", "HttpOnly", "Path=/", "SameSite=Lax"}
-        assert wsgiapp.make_signer(KEY).unsign(parse_cookie(f"v={value}")["v"]).decode() == case.sets
+        value = sign(case.sets).decode()
+        assert all(ord(char) in COOKIE_OCTETS for char in value)
+        assert set(cookie.split("; ")) == {f"userID={value}", "HttpOnly", "Path=/", "SameSite=Lax"}
     elif case.clears:
         assert cookie.startswith("userID=; ")
         assert "Max-Age=0" in set(cookie.split("; "))

@@ -1,9 +1,14 @@
 """The shipped deploy/nginx.conf, run for real: nginx over TLS in front of two gunicorn instances."""
 
-import html
+import http.cookiejar
+import urllib.parse
+import urllib.request
 
 import pytest
 from conftest import TEST_KEY
+from conftest import sign
+from conftest import signed
+from conftest import welcome
 from servers import ACCESS_LOG_WITH_PID
 from servers import answering_workers
 from servers import cookie_header
@@ -17,20 +22,10 @@ from servers import require_nginx
 from servers import run_nginx
 from servers import serve
 from servers import wait_for
-from werkzeug.http import dump_cookie
 
 import wsgiapp
 
 NEW_KEY = "new-secret-key"
-
-
-def signed(name: str, key: str = TEST_KEY) -> str:
-    value = wsgiapp.make_signer(key).sign(name.encode()).decode()
-    return dump_cookie(wsgiapp.COOKIE_NAME, value).split("; ")[0]
-
-
-def welcome(name: str) -> str:
-    return f"<h1>welcome {html.escape(name)}</h1>"
 
 
 def attrs(response) -> set[str]:
@@ -96,7 +91,14 @@ def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instanc
     login = fetch(proxy.url + "/setcookie", **same_origin(proxy, "alice"), context=context)
     assert login.status == 200
     # X-Forwarded-Proto: https from nginx, on loopback, which gunicorn trusts: the cookie is Secure.
-    assert attrs(login) == {signed("alice"), "Secure", "HttpOnly", "Path=/", "SameSite=Lax"}
+    # Over https, the __Host- cookie.
+    assert attrs(login) == {
+        signed("alice", cookie="__Host-userID"),
+        "Secure",
+        "HttpOnly",
+        "Path=/",
+        "SameSite=Lax",
+    }
 
     before = [answered(server, "GET /getcookie") for server in instances]
     answers = [
@@ -111,6 +113,21 @@ def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instanc
     ]
     # nginx's round robin: both instances answered.
     assert min(counts) >= 1, counts
+
+
+@pytest.mark.parametrize("name", ["José", 'say "hi", a\\b; 100%'])
+def test_a_cookie_jar_keeps_the_host_cookie_over_https(proxy, context, name):
+    """Python's http.cookiejar, through nginx over TLS: the __Host- cookie, kept and sent back as set."""
+    jar = http.cookiejar.CookieJar()
+    https = urllib.request.HTTPSHandler(context=context)
+    opener = urllib.request.build_opener(https, urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(proxy.url + "/setcookie", urllib.parse.urlencode({"nm": name}).encode()) as answer:
+        assert answer.status == 200
+    assert [(cookie.name, cookie.value, cookie.secure) for cookie in jar] == [
+        ("__Host-userID", sign(name), True)
+    ]
+    with opener.open(proxy.url + "/getcookie") as answer:
+        assert welcome(name) in answer.read().decode()
 
 
 @pytest.mark.parametrize(("origin", "status"), [("", 200), ("https://127.0.0.1", 403)])

@@ -1,10 +1,11 @@
 """The app in its two real servers, gunicorn and Werkzeug's development server, over HTTP."""
 
 import concurrent.futures
-import html
 
 import pytest
 from conftest import TEST_KEY
+from conftest import signed
+from conftest import welcome
 from servers import ACCESS_LOG_WITH_PID
 from servers import answering_workers
 from servers import booted_workers
@@ -17,21 +18,8 @@ from servers import free_port
 from servers import gunicorn_command
 from servers import serve
 from servers import wait_for
-from werkzeug.http import dump_cookie
-
-import wsgiapp
 
 COMMANDS = {"gunicorn": gunicorn_command, "devserver": devserver_command}
-
-
-def signed(name: str, key: str = TEST_KEY) -> str:
-    """The userID cookie's name=value for this name, as the app writes it."""
-    value = wsgiapp.make_signer(key).sign(name.encode()).decode()
-    return dump_cookie(wsgiapp.COOKIE_NAME, value).split("; ")[0]
-
-
-def welcome(name: str) -> str:
-    return f"<h1>welcome {html.escape(name)}</h1>"
 
 
 @pytest.mark.parametrize("server", COMMANDS)
