@@ -3,8 +3,11 @@
 import base64
 import hashlib
 import os
+import re
 import unicodedata
 from pathlib import Path
+from urllib.parse import quote
+from urllib.parse import unquote
 
 from flask import Flask
 from flask import abort
@@ -17,6 +20,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 COOKIE_NAME = "userID"
+SECURE_COOKIE_NAME = "__Host-userID"
+COOKIE_SAFE = "!#$&'()*+/:<=>?@[]^`{|}"
+COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 COOKIE_SALT = "wsgiapp.userID"
 MAX_NAME_LENGTH = 64
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
@@ -131,31 +137,46 @@ def setcookie() -> Response:
         body = page("index.html", title="Enter userID", error=error, max_length=MAX_NAME_LENGTH)
         return private(app.make_response((body, 400)))
     response = app.make_response(page("readcookie.html", title="Cookie set"))
-    value = signer.sign(names[0].encode()).decode()
-    response.set_cookie(COOKIE_NAME, value, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    value = signer.sign(quote(names[0], safe=COOKIE_SAFE)).decode()
+    response.set_cookie(
+        cookie_name(), value, path="/", httponly=True, samesite="Lax", secure=request.is_secure
+    )
     return private(response)
+
+
+def cookie_name() -> str:
+    return SECURE_COOKIE_NAME if request.is_secure else COOKIE_NAME
+
+
+def unsign_name(value: str) -> str | None:
+    if not COOKIE_VALUE.fullmatch(value):
+        return None
+    try:
+        encoded = signer.unsign(value).decode()
+        name = unquote(encoded, errors="strict")
+    except (BadSignature, UnicodeError):
+        return None
+    return name if quote(name, safe=COOKIE_SAFE) == encoded else None
 
 
 @app.get("/getcookie")
 def getcookie() -> Response:
-    value = request.cookies.get(COOKIE_NAME)
-    if value is not None:
-        try:
-            name = signer.unsign(value.encode()).decode()
-        except (BadSignature, UnicodeError):
-            name = None
-        if name is not None:
-            return private(app.make_response(page("welcome.html", title="Welcome", name=name)))
+    values = request.cookies.getlist(cookie_name())
+    name = unsign_name(values[0]) if len(values) == 1 else None
+    if name is not None:
+        return private(app.make_response(page("welcome.html", title="Welcome", name=name)))
     response = private(app.make_response(page("nouser.html", title="No user is set")))
-    if value is not None:
-        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    if values:
+        response.delete_cookie(
+            cookie_name(), path="/", httponly=True, samesite="Lax", secure=request.is_secure
+        )
     return response
 
 
 @app.post("/deletecookie")
 def deletecookie() -> Response:
     response = redirect("/", 303)
-    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    response.delete_cookie(cookie_name(), path="/", httponly=True, samesite="Lax", secure=request.is_secure)
     return private(response)
 
 
