@@ -240,6 +240,23 @@ def clear_cookie(environ: Environ) -> tuple[str, str]:
     return user_cookie(environ, "", max_age=0, expires=0)
 
 
+def name_error(names: list[str]) -> str | None:
+    """Say what is wrong with the submitted names, or None if there is exactly one good one."""
+    if not names:
+        return "Please enter a user ID."
+    if len(names) > 1:
+        return "Send one user ID, not several."
+    name = names[0]
+    if not name.strip():
+        return "The user ID must not be blank."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"The user ID must be at most {MAX_NAME_LENGTH} characters long."
+    # isprintable() is False for every Cc and Cs character (and for some others): only then look closer.
+    if not name.isprintable() and any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
+        return "The user ID must not contain control characters."
+    return None
+
+
 def encode_name(name: str) -> str:
     """The name in cookie-octets only, so that dump_cookie never quotes it: "José" -> "Jos%C3%A9"."""
     return quote(name, safe=COOKIE_SAFE)
@@ -259,25 +276,8 @@ def unsign_name(value: str) -> str | None:
     except (BadSignature, UnicodeError):
         return None
     # The signature holds, but a cookie signed before names were encoded may spell its name
-    # otherwise ("100%", "%41" for "A"): only the app's own spelling names a user.
-    return name if encode_name(name) == encoded else None
-
-
-def name_error(names: list[str]) -> str | None:
-    """Say what is wrong with the submitted names, or None if there is exactly one good one."""
-    if not names:
-        return "Please enter a user ID."
-    if len(names) > 1:
-        return "Send one user ID, not several."
-    name = names[0]
-    if not name.strip():
-        return "The user ID must not be blank."
-    if len(name) > MAX_NAME_LENGTH:
-        return f"The user ID must be at most {MAX_NAME_LENGTH} characters long."
-    # isprintable() is False for every Cc and Cs character (and for some others): only then look closer.
-    if not name.isprintable() and any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
-        return "The user ID must not contain control characters."
-    return None
+    # otherwise ("100%", "%41" for "A"): only the app's own spelling of a name it accepts names a user.
+    return name if encode_name(name) == encoded and name_error([name]) is None else None
 
 
 # parse_form_data(environ, ...) builds a FormDataParser on every call: this one is built once.

@@ -573,6 +573,10 @@ BAD_COOKIES = {
     "old-percent": "userID=" + sign_payload("100%"),
     "old-escape": "userID=" + sign_payload("%41"),
     "old-quoted": dump_cookie("userID", sign_payload("José")).split("; ")[0],
+    # Signed with the key, but never issued: the app refuses these names.
+    "signed-blank": "userID=" + sign("   "),
+    "signed-control-character": "userID=" + sign("a\x00b"),
+    "signed-65-characters": "userID=" + sign("a" * 65),
     # Two of one name: which is ours cannot be told, so neither is.
     "twice-the-same": f"userID={sign('alice')}; userID={sign('alice')}",
     "two-users": f"userID={sign('alice')}; userID={sign('bob')}",

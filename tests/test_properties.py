@@ -253,13 +253,13 @@ def welcome_name(answer: Answer) -> str | None:
 
 
 def issued_name(value: str) -> str | None:
-    """The name whose cookie value, as the app must issue it (conftest.sign), is exactly value."""
+    """The valid name whose cookie value, as the app must issue it (conftest.sign), is exactly value."""
     payload = value.rpartition(".")[0].encode()
     try:
         name = re.sub(rb"%([0-9A-F]{2})", lambda match: bytes.fromhex(match[1].decode()), payload).decode()
     except UnicodeDecodeError:
         return None
-    return name if sign(name) == value else None
+    return name if valid_name(name) and sign(name) == value else None
 
 
 def unsign(value: str) -> str:
