@@ -1,7 +1,8 @@
 """Gunicorn settings for wsgiapp: `gunicorn wsgiapp:application` reads this file from the current folder."""
 
+import importlib
 import os
-import secrets
+import sys
 
 # Server socket: loopback only, as gunicorn's own default. Put nginx in front to face clients
 # (deploy/), or pass -b 0.0.0.0:8000 to listen everywhere.
@@ -38,16 +39,11 @@ limit_request_field_size = 8190
 # Older gunicorns ignore the setting.
 control_socket_disable = True
 
-# Keys: every worker must sign with the same key, or a cookie set by one worker is refused by
-# the next. With no SECRET_KEY, make one here, in the master, before the workers are forked:
-# they inherit it through the environment, and it lasts until the master stops.
-GENERATED_KEY = not os.environ.get("SECRET_KEY")
-if GENERATED_KEY:
-    os.environ["SECRET_KEY"] = secrets.token_hex(32)
-
-
-def on_starting(server):
-    if GENERATED_KEY:
-        server.log.warning(
-            "SECRET_KEY is not set: all workers share a random key; cookies will not survive a restart"
-        )
+# The app's settings (SECRET_KEY, SECRET_KEY_FILE, COOKIE_MAX_AGE...), checked here in the master
+# before any worker is forked: a bad one stops gunicorn with one line (wsgiapp prints it and exits),
+# at start, under --check-config, and at kill -HUP, which reads this file again. With no key set,
+# this also makes the generated key file once. Then the module is dropped, so that each worker
+# imports the app itself and reads the settings afresh when it starts: that is how kill -HUP
+# rotates the keys of SECRET_KEY_FILE.
+importlib.import_module("wsgiapp")
+del sys.modules["wsgiapp"]

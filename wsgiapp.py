@@ -2,6 +2,7 @@
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import html
 import io
@@ -10,12 +11,13 @@ import os
 import re
 import secrets
 import sys
+import tempfile
 import traceback
 import unicodedata
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
-from collections.abc import MutableMapping
+from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
 from string import Template
@@ -53,6 +55,10 @@ COOKIE_SALT = "wsgiapp.userID"
 MAX_NAME_LENGTH = 64
 MAX_BODY_SIZE = 16 * 1024
 MAX_FORM_PARTS = 8
+# Shorter keys are accepted, with a warning.
+MIN_KEY_LENGTH = 32
+# gunicorn's exit status for an app that cannot be loaded: its master stops instead of retrying.
+APP_LOAD_ERROR = 4
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 # What a server's wsgi.input raises on a body the client broke: OSError for a dropped connection,
 # Werkzeug's dev server's bad chunks and gunicorn's NoMoreData; gunicorn's ParseException for the
@@ -75,19 +81,147 @@ class Reply(NamedTuple):
     body: bytes
 
 
-Handler = Callable[[Environ], Reply]
+Handler = Callable[[Environ, "App"], Reply]
 
 
-def load_keys(env: MutableMapping[str, str]) -> tuple[str, list[str]]:
-    """Return the signing key and the older keys that still verify."""
-    secret_key = env.get("SECRET_KEY", "")
-    if not secret_key:
-        secret_key = secrets.token_hex(32)
-        # Child processes (the dev server's reloader) inherit the key through the environment.
-        env["SECRET_KEY"] = secret_key
-        log.warning("SECRET_KEY is not set: using a random key; cookies will not survive a restart")
-    fallbacks = [key.strip() for key in env.get("SECRET_KEY_FALLBACKS", "").split(",")]
-    return secret_key, [key for key in fallbacks if key]
+# Settings: the environment, read once into a Settings value that make_app builds the app from.
+
+
+class SettingsError(ValueError):
+    """A setting the app refuses; the message names the variable and says what is wrong."""
+
+
+class Settings(NamedTuple):
+    # The first key signs; every one verifies, so that older keys keep their cookies valid.
+    keys: tuple[str, ...]
+    # Seconds until the browser drops the cookie; None: when it closes.
+    max_age: int | None = None
+
+
+def check_key(key: str, what: str) -> str:
+    """Refuse a key that could not be written down unchanged: in SECRET_KEY_FALLBACKS or a key file."""
+    if not key:
+        raise SettingsError(f"{what} is empty")
+    if key != key.strip():
+        raise SettingsError(f"{what} has whitespace at its start or end")
+    if "," in key:
+        raise SettingsError(f"{what} holds a comma, so it could not be listed in SECRET_KEY_FALLBACKS")
+    if not key.isprintable():
+        raise SettingsError(f"{what} holds a control character")
+    if len(key) < MIN_KEY_LENGTH:
+        log.warning("%s has %d characters: use at least %d random ones", what, len(key), MIN_KEY_LENGTH)
+    return key
+
+
+def read_key_file(path: Path, what: str) -> tuple[str, ...]:
+    """The keys in a file, one a line: the first signs, the others still verify; blank lines are skipped."""
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise SettingsError(f"{what} {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise SettingsError(f"{what} {path} cannot be read: {error.strerror}") from None
+    keys = tuple(
+        check_key(line, f"line {number} of {what} {path}")
+        for number, line in enumerate(lines, 1)
+        if line.strip()
+    )
+    if not keys:
+        raise SettingsError(f"{what} {path} holds no key")
+    return keys
+
+
+def generated_key_path(env: Mapping[str, str]) -> Path:
+    """$XDG_STATE_HOME/wsgiapp/secret_key, by default ~/.local/state/wsgiapp/secret_key."""
+    state = env.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):
+        home = env.get("HOME", "")
+        if not os.path.isabs(home):
+            raise SettingsError(
+                "SECRET_KEY and SECRET_KEY_FILE are not set, and with no HOME there is no place to keep"
+                " a generated key: set SECRET_KEY or SECRET_KEY_FILE"
+            )
+        state = os.path.join(home, ".local", "state")
+    return Path(state, "wsgiapp", "secret_key")
+
+
+def generated_key(path: Path) -> tuple[str, ...]:
+    """The key kept in path; the first process to ask makes it: random, mode 0600, written whole."""
+    try:
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # mkstemp: O_EXCL and mode 0600. The key is written to a file of its own, then linked to
+            # its name, which fails if the name exists: of processes starting together exactly one
+            # makes the key, and none can read a half-written one.
+            fd, spare = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            try:
+                with os.fdopen(fd, "w") as file:
+                    file.write(secrets.token_hex(32) + "\n")
+                with contextlib.suppress(FileExistsError):
+                    os.link(spare, path)
+            finally:
+                os.unlink(spare)
+    except OSError as error:
+        raise SettingsError(
+            f"SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in {path}"
+            f" ({error.strerror}): set SECRET_KEY or SECRET_KEY_FILE"
+        ) from None
+    return read_key_file(path, "the generated key file")
+
+
+def keys_from(env: Mapping[str, str]) -> tuple[str, ...]:
+    key = env.get("SECRET_KEY", "")
+    fallbacks = env.get("SECRET_KEY_FALLBACKS", "")
+    key_file = env.get("SECRET_KEY_FILE", "")
+    if key_file:
+        for other in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+            if env.get(other):
+                raise SettingsError(
+                    f"SECRET_KEY_FILE and {other} are both set: drop {other}, and keep every key in the"
+                    " file, the one that signs first"
+                )
+        return read_key_file(Path(key_file), "SECRET_KEY_FILE")
+    if key:
+        older = fallbacks.split(",") if fallbacks else []
+        return (
+            check_key(key, "SECRET_KEY"),
+            *(check_key(old, f"key {number} of SECRET_KEY_FALLBACKS") for number, old in enumerate(older, 1)),
+        )
+    if fallbacks:
+        raise SettingsError("SECRET_KEY_FALLBACKS is set without SECRET_KEY, the key that signs: set both")
+    path = generated_key_path(env)
+    keys = generated_key(path)
+    log.warning("SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in %s", path)
+    return keys
+
+
+def max_age_from(env: Mapping[str, str]) -> int | None:
+    value = env.get("COOKIE_MAX_AGE", "")
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and int(value) > 0):
+        raise SettingsError(f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}")
+    return int(value)
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    """The app's settings from environment variables (the README's Settings table), checked."""
+    # COOKIE_MAX_AGE first: a bad one stops before a key file is made.
+    max_age = max_age_from(env)
+    return Settings(keys_from(env), max_age)
+
+
+def settings_or_exit(env: Mapping[str, str]) -> Settings:
+    """settings_from(env); a bad setting stops the program with one line on stderr, no traceback.
+
+    The exit status is gunicorn's for an app that cannot load (4): a gunicorn master whose worker
+    exits with it stops, where it would start another worker for any other status.
+    """
+    try:
+        return settings_from(env)
+    except SettingsError as error:
+        print(f"wsgiapp: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(APP_LOAD_ERROR) from None
 
 
 class CookieSigner(Signer):
@@ -107,24 +241,11 @@ class CookieSigner(Signer):
         return self.derived_keys[key]
 
 
-def make_signer(secret_key: str, fallbacks: Iterable[str] = ()) -> Signer:
-    """Sign with secret_key; also accept signatures made with any of the fallbacks."""
+def make_signer(keys: Sequence[str]) -> Signer:
+    """Sign with the first key; accept signatures made with any of them."""
     # itsdangerous signs with the last key and tries them all, last first.
-    return CookieSigner([*reversed(list(fallbacks)), secret_key], salt=COOKIE_SALT)
+    return CookieSigner(list(reversed(keys)), salt=COOKIE_SALT)
 
-
-def load_max_age(env: Mapping[str, str]) -> int | None:
-    """COOKIE_MAX_AGE in seconds makes the cookie persistent; unset, it lasts the browser session."""
-    value = env.get("COOKIE_MAX_AGE", "")
-    if not value:
-        return None
-    if not (value.isascii() and value.isdigit() and int(value) > 0):
-        raise ValueError(f"COOKIE_MAX_AGE must be a positive number of seconds, not {value!r}")
-    return int(value)
-
-
-SIGNER = make_signer(*load_keys(os.environ))
-COOKIE_MAX_AGE = load_max_age(os.environ)
 
 # Pages: html/layout.html around a fragment of html/, joined once at import.
 STYLE = (HTML_DIR / "style.css").read_text("utf-8")
@@ -262,16 +383,16 @@ def encode_name(name: str) -> str:
     return quote(name, safe=COOKIE_SAFE)
 
 
-def sign_name(name: str) -> str:
-    return SIGNER.sign(encode_name(name)).decode()
+def sign_name(signer: Signer, name: str) -> str:
+    return signer.sign(encode_name(name)).decode()
 
 
-def unsign_name(value: str) -> str | None:
+def unsign_name(signer: Signer, value: str) -> str | None:
     """The name in a cookie value that the app issued, spelled exactly as it issued it; else None."""
     if not COOKIE_VALUE.fullmatch(value):
         return None
     try:
-        encoded = SIGNER.unsign(value).decode()
+        encoded = signer.unsign(value).decode()
         name = unquote(encoded, errors="strict")
     except (BadSignature, UnicodeError):
         return None
@@ -338,15 +459,15 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
     return form
 
 
-def index(environ: Environ) -> Reply:
+def index(environ: Environ, app: "App") -> Reply:
     return INDEX_REPLY
 
 
-def redirect_home(environ: Environ) -> Reply:
+def redirect_home(environ: Environ, app: "App") -> Reply:
     return redirect("/")
 
 
-def set_cookie(environ: Environ) -> Reply:
+def set_cookie(environ: Environ, app: "App") -> Reply:
     form = read_form(environ)
     if isinstance(form, Reply):
         return form
@@ -355,11 +476,11 @@ def set_cookie(environ: Environ) -> Reply:
     if error is not None:
         body = render(INDEX_PAGE, error=error)
         return page(HTTPStatus.BAD_REQUEST, body, PRIVATE)
-    cookie = user_cookie(environ, sign_name(names[0]), COOKIE_MAX_AGE)
+    cookie = user_cookie(environ, sign_name(app.signer, names[0]), app.max_age)
     return page(HTTPStatus.OK, READCOOKIE_BODY, [cookie, *PRIVATE])
 
 
-def read_user(environ: Environ) -> tuple[str | None, bool]:
+def read_user(environ: Environ, signer: Signer) -> tuple[str | None, bool]:
     """Return the verified user ID, if any, and whether a bad cookie should be cleared."""
     try:
         values = parse_cookie(environ).getlist(cookie_name(environ))
@@ -372,12 +493,12 @@ def read_user(environ: Environ) -> tuple[str | None, bool]:
         # Two cookies of one name (another Path, a parent Domain): one was planted, and the
         # header does not say which. Neither names a user, whichever of them would verify.
         return None, True
-    name = unsign_name(values[0])
+    name = unsign_name(signer, values[0])
     return name, name is None
 
 
-def get_cookie(environ: Environ) -> Reply:
-    name, clear = read_user(environ)
+def get_cookie(environ: Environ, app: "App") -> Reply:
+    name, clear = read_user(environ, app.signer)
     if name is not None:
         return page(HTTPStatus.OK, render(WELCOME_PAGE, name=name), PRIVATE)
     if clear:
@@ -385,7 +506,7 @@ def get_cookie(environ: Environ) -> Reply:
     return NOUSER_REPLY
 
 
-def delete_cookie(environ: Environ) -> Reply:
+def delete_cookie(environ: Environ, app: "App") -> Reply:
     return redirect("/", [clear_cookie(environ), *PRIVATE])
 
 
@@ -432,7 +553,7 @@ def is_cross_origin(environ: Environ) -> bool:
     return normalize_origin(origin) != request_origin(environ)
 
 
-def dispatch(environ: Environ) -> Reply:
+def dispatch(environ: Environ, app: "App") -> Reply:
     path = environ.get("PATH_INFO") or "/"
     methods = ROUTES.get(path)
     if methods is None:
@@ -446,26 +567,42 @@ def dispatch(environ: Environ) -> Reply:
         return error_page(HTTPStatus.METHOD_NOT_ALLOWED, f"This page takes {allow[1]}.", [allow])
     if method not in SAFE_METHODS and is_cross_origin(environ):
         return error_page(HTTPStatus.FORBIDDEN, "Cross-site form posts are refused.")
-    return handler(environ)
+    return handler(environ, app)
 
 
 SERVER_ERROR = error_page(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
 
 
-def application(environ: Environ, start_response: Callable) -> list[bytes]:
-    """The WSGI entry point."""
-    exc_info = None
-    try:
-        reply = dispatch(environ)
-    except Exception:
-        traceback.print_exc(file=environ["wsgi.errors"])
-        exc_info = sys.exc_info()
-        reply = SERVER_ERROR
-    # A copy of the headers: PEP 3333 lets the server change the list, and some replies are built once.
-    start_response(STATUS_LINES[reply.status], list(reply.headers), exc_info)
-    if environ["REQUEST_METHOD"] == "HEAD":
-        return []
-    return [reply.body]
+class App:
+    """The WSGI application: the routes, with a signer and a cookie lifetime from the settings."""
+
+    def __init__(self, signer: Signer, max_age: int | None) -> None:
+        self.signer = signer
+        self.max_age = max_age
+
+    def __call__(self, environ: Environ, start_response: Callable) -> list[bytes]:
+        """The WSGI entry point."""
+        exc_info = None
+        try:
+            reply = dispatch(environ, self)
+        except Exception:
+            traceback.print_exc(file=environ["wsgi.errors"])
+            exc_info = sys.exc_info()
+            reply = SERVER_ERROR
+        # A copy of the headers: PEP 3333 lets the server change the list, and some replies are built once.
+        start_response(STATUS_LINES[reply.status], list(reply.headers), exc_info)
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return []
+        return [reply.body]
+
+
+def make_app(settings: Settings) -> App:
+    """The app for these settings (Werkzeug's shortly example: create_app)."""
+    return App(make_signer(settings.keys), settings.max_age)
+
+
+# What `gunicorn wsgiapp:application` serves: the environment read once, when the module is imported.
+application = make_app(settings_or_exit(os.environ))
 
 
 if __name__ == "__main__":

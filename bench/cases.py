@@ -3,7 +3,8 @@
 import os
 from typing import NamedTuple
 
-# Every app, in this process and in the servers, signs and verifies with this key.
+# Every app, in this process and in the servers, signs and verifies with this key. The Flask app and
+# the servers read it from the environment, like a deployment; wsgiapp in process is built with it.
 BENCH_KEY = "bench-secret-key"
 os.environ["SECRET_KEY"] = BENCH_KEY
 os.environ.pop("SECRET_KEY_FALLBACKS", None)

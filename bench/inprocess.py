@@ -9,7 +9,9 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
+import wsgiapp
 from bench.cases import APPS
+from bench.cases import BENCH_KEY
 from bench.cases import CASES
 from bench.cases import Case
 
@@ -66,6 +68,8 @@ def calibrate(app: WSGIApp, environ: dict[str, Any], body: bytes, batch_seconds:
 def run(rounds: int, batch_seconds: float) -> dict[tuple[str, str], list[float]]:
     """Seconds per call for each (app, route), one figure a round; the apps take turns in every round."""
     apps = {label: load(entry_point) for label, entry_point in APPS.items()}
+    # wsgiapp built from its settings, as its tests build it; gunicorn reads them from the environment.
+    apps["wsgiapp"] = wsgiapp.make_app(wsgiapp.Settings((BENCH_KEY,)))
     environs = {case.label: build_environ(case) for case in CASES}
     for case in CASES:
         for label, app in apps.items():

@@ -1,11 +1,5 @@
-"""Fixtures shared by the tests: a WSGI-level client and fixed signing keys."""
-
-import os
-
-# Set before wsgiapp is imported, so the import neither warns nor makes a random key.
-os.environ["SECRET_KEY"] = "test-secret-key"
-os.environ.pop("SECRET_KEY_FALLBACKS", None)
-os.environ.pop("COOKIE_MAX_AGE", None)
+"""What the tests share: the app built from test settings, WSGI-level clients, and an oracle for the
+cookie that is written here, independently of the app."""
 
 import hashlib
 import html
@@ -59,16 +53,22 @@ class BufferedClient(Client):
         return super().open(*args, **kwargs)
 
 
-@pytest.fixture(autouse=True)
-def signer(monkeypatch):
-    """Sign with TEST_KEY and no fallbacks, whatever the environment says."""
-    signer = wsgiapp.make_signer(TEST_KEY)
-    monkeypatch.setattr(wsgiapp, "SIGNER", signer)
-    monkeypatch.setattr(wsgiapp, "COOKIE_MAX_AGE", None)
-    return signer
+def make_test_app(*keys: str, max_age: int | None = None) -> wsgiapp.App:
+    """The app as make_app builds it for a server, with these keys (TEST_KEY if none)."""
+    return wsgiapp.make_app(wsgiapp.Settings(keys or (TEST_KEY,), max_age))
+
+
+# For tests that call the app directly: signs with TEST_KEY, session cookies.
+TEST_APP = make_test_app()
 
 
 @pytest.fixture
 def client():
-    """A client for the app wrapped in wsgiref's validator, keeping cookies between requests."""
-    return BufferedClient(validator(wsgiapp.application))
+    """A client for TEST_APP wrapped in wsgiref's validator, keeping cookies between requests."""
+    return BufferedClient(validator(TEST_APP))
+
+
+@pytest.fixture
+def raw_client():
+    """A client for TEST_APP that sends only the Cookie header a test gives it."""
+    return BufferedClient(validator(TEST_APP), use_cookies=False)

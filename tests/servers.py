@@ -96,27 +96,47 @@ def wait_until_up(server: Server, deadline: float) -> None:
     raise RuntimeError(f"server did not answer in time:\n{server.output()}")
 
 
+# The app's own settings: a server started by a test gets none of them from the test's environment.
+APP_VARIABLES = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "SECRET_KEY_FILE", "COOKIE_MAX_AGE")
+
+
+def server_env(env: dict[str, str | None] | None, state: Path) -> dict[str, str]:
+    """The test's environment without the app's settings, a key folder of the test's own
+    (XDG_STATE_HOME: the generated key is kept there), and env over that; None removes a variable."""
+    full_env = {name: value for name, value in os.environ.items() if name not in APP_VARIABLES}
+    full_env = {**full_env, "XDG_STATE_HOME": str(state), **(env or {})}
+    return {name: value for name, value in full_env.items() if value is not None}
+
+
 @contextlib.contextmanager
 def serve(
-    command: list[str], port: int, env: dict[str, str | None] | None = None, timeout: float = 20
+    command: list[str],
+    port: int,
+    env: dict[str, str | None] | None = None,
+    timeout: float = 20,
+    cwd: Path = ROOT,
 ) -> Iterator[Server]:
-    """Run command from the repository root until the block ends; it must answer GET / with 200.
+    """Run command in cwd (the repository root) until the block ends; it must answer GET / with 200.
 
-    env adds to the environment; a variable given as None is removed from it.
+    env adds to the environment (see server_env).
     """
-    full_env = {**os.environ, **(env or {})}
-    full_env = {name: value for name, value in full_env.items() if value is not None}
     log = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    server = Server("127.0.0.1", port, process, log)
-    try:
-        wait_until_up(server, time.monotonic() + timeout)
-        yield server
-    finally:
-        stop(process)
-        log.close()
+    with tempfile.TemporaryDirectory() as state:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=server_env(env, Path(state)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        server = Server("127.0.0.1", port, process, log)
+        try:
+            wait_until_up(server, time.monotonic() + timeout)
+            yield server
+        finally:
+            stop(process)
+            log.close()
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import io
-import logging
 import re
 import string
 import time
@@ -15,8 +14,10 @@ from wsgiref.validate import validator
 
 import pytest
 from conftest import COOKIE_OCTETS
+from conftest import TEST_APP
 from conftest import TEST_KEY
 from conftest import BufferedClient
+from conftest import make_test_app
 from conftest import sign
 from conftest import sign_payload
 from conftest import welcome
@@ -67,12 +68,6 @@ def assert_page(response, status: HTTPStatus, private: bool = False) -> str:
     text = body.decode()
     assert text.startswith('<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">')
     return text
-
-
-@pytest.fixture
-def raw_client():
-    """A client that sends only the Cookie header a test gives it."""
-    return BufferedClient(validator(wsgiapp.application), use_cookies=False)
 
 
 def login(client, name: str, **kwargs):
@@ -154,8 +149,8 @@ def test_http_reads_only_the_plain_user_cookie(raw_client):
     assert "Set-Cookie" not in response.headers
 
 
-def test_cookie_max_age_makes_it_persistent(client, monkeypatch):
-    monkeypatch.setattr(wsgiapp, "COOKIE_MAX_AGE", 3600)
+def test_cookie_max_age_makes_it_persistent():
+    client = BufferedClient(validator(make_test_app(max_age=3600)))
     response = login(client, "alice")
     parts = attrs(response.headers["Set-Cookie"])
     expires = {part for part in parts if part.startswith("Expires=")}
@@ -347,7 +342,7 @@ def chunked_post(body: bytes):
     environ.pop("CONTENT_LENGTH", None)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["wsgi.input_terminated"] = True
-    app_iter, status, headers = run_wsgi_app(validator(wsgiapp.application), environ, buffered=True)
+    app_iter, status, headers = run_wsgi_app(validator(TEST_APP), environ, buffered=True)
     return status, headers, b"".join(app_iter)
 
 
@@ -415,7 +410,7 @@ def post(
         started.append((status, dict(headers)))
         return lambda data: None
 
-    app_iter = validator(wsgiapp.application)(environ, start_response)
+    app_iter = validator(TEST_APP)(environ, start_response)
     try:
         page_body = b"".join(app_iter)
     finally:
@@ -655,47 +650,19 @@ def test_a_bad_cookie_over_https_is_cleared_as_a_secure_host_cookie(raw_client, 
 # Keys
 
 
-def test_key_rotation_accepts_old_cookies_and_signs_with_the_new_key(raw_client, monkeypatch):
+def test_key_rotation_accepts_old_cookies_and_signs_with_the_new_key():
     old_cookie = {"Cookie": f"userID={sign('alice', key='old-key')}"}
-    monkeypatch.setattr(wsgiapp, "SIGNER", wsgiapp.make_signer("new-key", ["older-key", "old-key"]))
-    response = raw_client.get("/getcookie", headers=old_cookie)
+    rotated = BufferedClient(validator(make_test_app("new-key", "older-key", "old-key")), use_cookies=False)
+    response = rotated.get("/getcookie", headers=old_cookie)
     assert welcome("alice") in assert_page(response, HTTPStatus.OK, private=True)
     assert "Set-Cookie" not in response.headers
-    response = login(raw_client, "bob")
+    response = login(rotated, "bob")
     assert attrs(response.headers["Set-Cookie"]) == {f"userID={sign('bob', key='new-key')}", *COOKIE_ATTRS}
 
-    monkeypatch.setattr(wsgiapp, "SIGNER", wsgiapp.make_signer("new-key"))
-    response = raw_client.get("/getcookie", headers=old_cookie)
+    forgetful = BufferedClient(validator(make_test_app("new-key")), use_cookies=False)
+    response = forgetful.get("/getcookie", headers=old_cookie)
     assert "<h1>No user is set</h1>" in response.get_data(as_text=True)
     assert attrs(response.headers["Set-Cookie"]) == CLEARED
-
-
-def test_load_keys_reads_the_key_and_its_fallbacks():
-    env = {"SECRET_KEY": "k", "SECRET_KEY_FALLBACKS": "a, b,,"}
-    assert wsgiapp.load_keys(env) == ("k", ["a", "b"])
-
-
-def test_load_keys_without_a_key_makes_one_and_warns(caplog):
-    env = {}
-    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
-        key, fallbacks = wsgiapp.load_keys(env)
-    assert re.fullmatch("[0-9a-f]{64}", key)
-    assert fallbacks == []
-    # Put back for child processes, such as the dev server's reloader.
-    assert env["SECRET_KEY"] == key
-    assert "SECRET_KEY is not set" in caplog.text
-    assert wsgiapp.load_keys({})[0] != key
-
-
-@pytest.mark.parametrize(("value", "expected"), [("", None), ("3600", 3600), ("1", 1)])
-def test_load_max_age(value, expected):
-    assert wsgiapp.load_max_age({"COOKIE_MAX_AGE": value}) == expected
-
-
-@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "١٢"])
-def test_load_max_age_refuses_nonsense(value):
-    with pytest.raises(ValueError, match="COOKIE_MAX_AGE must be a positive number of seconds"):
-        wsgiapp.load_max_age({"COOKIE_MAX_AGE": value})
 
 
 # Logging out
@@ -818,7 +785,7 @@ def test_unknown_paths_are_404(client, path):
 )
 def test_wrong_methods_are_405_with_allow(path, method, allow):
     # wsgiref's validator warns on methods it does not know ("get", "BREW"): leave it out here.
-    response = BufferedClient(wsgiapp.application).open(path, method=method)
+    response = BufferedClient(TEST_APP).open(path, method=method)
     assert response.status_code == 405
     assert response.headers["Allow"] == allow
     if method != "HEAD":
@@ -854,7 +821,7 @@ def test_allow_is_built_from_the_route_table():
 
 
 def test_an_exception_is_a_plain_500_with_the_traceback_in_the_log(monkeypatch):
-    def broken(environ):
+    def broken(environ, app):
         raise RuntimeError("secret detail")
 
     monkeypatch.setitem(wsgiapp.ROUTES, "/", {"GET": broken})
@@ -867,7 +834,7 @@ def test_an_exception_is_a_plain_500_with_the_traceback_in_the_log(monkeypatch):
         started.append((status, dict(headers), exc_info))
         return lambda data: None
 
-    app_iter = validator(wsgiapp.application)(environ, start_response)
+    app_iter = validator(TEST_APP)(environ, start_response)
     try:
         body = b"".join(app_iter).decode()
     finally:

@@ -17,11 +17,11 @@ from wsgiref.validate import WSGIWarning
 from wsgiref.validate import validator
 
 from conftest import COOKIE_OCTETS
+from conftest import TEST_APP
 from conftest import sign
 from gunicorn.http.errors import ChunkMissingTerminator
 from gunicorn.http.errors import InvalidChunkSize
 from gunicorn.http.errors import NoMoreData
-from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -30,8 +30,7 @@ from werkzeug.sansio.http import parse_cookie
 import wsgiapp
 
 # deadline=None: the machine running the tests may be busy; speed is for the benchmarks.
-# The fixture-scoped health check: the autouse `signer` fixture is the same for every example.
-COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
+COMMON = {"deadline": None}
 settings.register_profile("default", max_examples=300, **COMMON)
 settings.register_profile("ci", max_examples=3000, **COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
@@ -166,7 +165,7 @@ def call(
     with warnings.catch_warnings():
         # The validator warns about methods it does not know; those are part of the test.
         warnings.filterwarnings("ignore", "Unknown REQUEST_METHOD", WSGIWarning)
-        result = validator(wsgiapp.application)(environ, start_response)
+        result = validator(TEST_APP)(environ, start_response)
         try:
             response = b"".join(result)
         finally:

@@ -1,0 +1,365 @@
+"""Settings: the keys (SECRET_KEY and its fallbacks, SECRET_KEY_FILE, the generated key file) and
+COOKIE_MAX_AGE, read into a Settings value; and what the real servers do with them."""
+
+import logging
+import multiprocessing
+import os
+import signal
+import stat
+import subprocess
+import sys
+
+import pytest
+from conftest import sign
+from conftest import signed
+from conftest import welcome
+from servers import ACCESS_LOG_WITH_PID
+from servers import ROOT
+from servers import booted_workers
+from servers import cookie_pair
+from servers import devserver_command
+from servers import fetch
+from servers import form
+from servers import free_port
+from servers import gunicorn_command
+from servers import serve
+from servers import server_env
+from servers import wait_for
+
+from wsgiapp import Settings
+from wsgiapp import SettingsError
+from wsgiapp import settings_from
+
+KEY = "k" * 32
+OLD_KEY = "o" * 32
+OLDER_KEY = "p" * 32
+
+
+# --- SECRET_KEY and SECRET_KEY_FALLBACKS --------------------------------------------------------
+
+
+def test_the_key_alone():
+    assert settings_from({"SECRET_KEY": KEY}) == Settings((KEY,), None)
+
+
+def test_the_key_and_its_fallbacks_in_order():
+    env = {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}"}
+    assert settings_from(env).keys == (KEY, OLD_KEY, OLDER_KEY)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SECRET_KEY": f" {KEY}"}, "SECRET_KEY has whitespace at its start or end"),
+        ({"SECRET_KEY": f"{KEY}\t"}, "SECRET_KEY has whitespace at its start or end"),
+        (
+            {"SECRET_KEY": f"{KEY},x"},
+            "SECRET_KEY holds a comma, so it could not be listed in SECRET_KEY_FALLBACKS",
+        ),
+        ({"SECRET_KEY": f"{KEY}\x00x"}, "SECRET_KEY holds a control character"),
+        (
+            {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY}, {OLDER_KEY}"},
+            "key 2 of SECRET_KEY_FALLBACKS has whitespace at its start or end",
+        ),
+        (
+            {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},,{OLDER_KEY}"},
+            "key 2 of SECRET_KEY_FALLBACKS is empty",
+        ),
+        (
+            {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},"},
+            "key 2 of SECRET_KEY_FALLBACKS is empty",
+        ),
+        (
+            {"SECRET_KEY_FALLBACKS": OLD_KEY},
+            "SECRET_KEY_FALLBACKS is set without SECRET_KEY, the key that signs: set both",
+        ),
+    ],
+)
+def test_a_key_that_could_not_be_written_down_unchanged_is_refused(env, message):
+    with pytest.raises(SettingsError) as refused:
+        settings_from(env)
+    assert str(refused.value) == message
+
+
+def test_a_short_key_is_accepted_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
+        assert settings_from({"SECRET_KEY": "short"}).keys == ("short",)
+    assert caplog.messages == ["SECRET_KEY has 5 characters: use at least 32 random ones"]
+
+
+# --- COOKIE_MAX_AGE -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", None), ("3600", 3600), ("1", 1)])
+def test_cookie_max_age(value, expected):
+    assert settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}).max_age == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "١٢", " 60", "abc"])
+def test_a_cookie_max_age_that_is_not_a_positive_integer_is_refused(value):
+    with pytest.raises(SettingsError) as refused:
+        settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value})
+    assert str(refused.value) == f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}"
+
+
+# --- SECRET_KEY_FILE ----------------------------------------------------------------------------
+
+
+def test_the_key_file_first_line_signs_the_others_verify(tmp_path):
+    path = tmp_path / "keys"
+    path.write_text(f"\n{KEY}\r\n\n{OLD_KEY}\n   \n{OLDER_KEY}")
+    assert settings_from({"SECRET_KEY_FILE": str(path)}) == Settings((KEY, OLD_KEY, OLDER_KEY), None)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "SECRET_KEY_FILE {path} holds no key"),
+        (b"\n  \n\n", "SECRET_KEY_FILE {path} holds no key"),
+        (KEY.encode() + b" \n", "line 1 of SECRET_KEY_FILE {path} has whitespace at its start or end"),
+        (
+            f"{KEY}\n\n {OLD_KEY}\n".encode(),
+            "line 3 of SECRET_KEY_FILE {path} has whitespace at its start or end",
+        ),
+        (
+            f"{KEY},{OLD_KEY}\n".encode(),
+            "line 1 of SECRET_KEY_FILE {path} holds a comma,"
+            " so it could not be listed in SECRET_KEY_FALLBACKS",
+        ),
+        (b"\xff" * 32, "SECRET_KEY_FILE {path} is not UTF-8 text"),
+    ],
+    ids=["empty", "blank", "trailing-space", "leading-space", "comma", "not-utf8"],
+)
+def test_a_bad_key_file_is_refused(tmp_path, content, message):
+    path = tmp_path / "keys"
+    path.write_bytes(content)
+    with pytest.raises(SettingsError) as refused:
+        settings_from({"SECRET_KEY_FILE": str(path)})
+    assert str(refused.value) == message.format(path=path)
+
+
+def test_a_key_file_that_cannot_be_read_is_refused(tmp_path):
+    for path, reason in [(tmp_path / "missing", "No such file or directory"), (tmp_path, "Is a directory")]:
+        with pytest.raises(SettingsError) as refused:
+            settings_from({"SECRET_KEY_FILE": str(path)})
+        assert str(refused.value) == f"SECRET_KEY_FILE {path} cannot be read: {reason}"
+
+
+@pytest.mark.parametrize("other", ["SECRET_KEY", "SECRET_KEY_FALLBACKS"])
+def test_the_key_file_with_another_key_setting_is_refused(tmp_path, other):
+    path = tmp_path / "keys"
+    path.write_text(KEY)
+    with pytest.raises(SettingsError) as refused:
+        settings_from({"SECRET_KEY_FILE": str(path), other: OLD_KEY})
+    assert str(refused.value) == (
+        f"SECRET_KEY_FILE and {other} are both set: drop {other}, and keep every key in the file,"
+        " the one that signs first"
+    )
+
+
+# --- The generated key file ---------------------------------------------------------------------
+
+
+def test_with_no_key_set_a_key_is_generated_once_and_kept(tmp_path, caplog):
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    path = tmp_path / "wsgiapp" / "secret_key"
+    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
+        (key,) = settings_from(env).keys
+    assert path.read_text() == key + "\n"
+    assert len(key) == 64
+    assert int(key, 16) >= 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert caplog.messages == [
+        f"SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in {path}"
+    ]
+    assert settings_from(env).keys == (key,)
+    # Nothing else is left in the folder.
+    assert os.listdir(path.parent) == ["secret_key"]
+
+
+def test_the_generated_key_lives_under_home_without_xdg_state_home(tmp_path):
+    (key,) = settings_from({"HOME": str(tmp_path), "XDG_STATE_HOME": "relative/is/ignored"}).keys
+    assert (tmp_path / ".local" / "state" / "wsgiapp" / "secret_key").read_text() == key + "\n"
+
+
+def make_key(args):
+    state, barrier = args
+    barrier.wait()
+    return settings_from({"XDG_STATE_HOME": state}).keys[0]
+
+
+def test_processes_starting_together_share_one_generated_key(tmp_path):
+    """Eight processes ask for the key at the same moment: one makes it, all of them get it."""
+    context = multiprocessing.get_context("fork")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(8)
+        with context.Pool(8) as pool:
+            keys = pool.map(make_key, [(str(tmp_path), barrier)] * 8)
+    assert len(set(keys)) == 1
+    assert (tmp_path / "wsgiapp" / "secret_key").read_text() == keys[0] + "\n"
+    assert os.listdir(tmp_path / "wsgiapp") == ["secret_key"]
+
+
+def test_no_place_for_the_generated_key_is_refused(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SettingsError) as refused:
+        settings_from({"XDG_STATE_HOME": str(blocker)})
+    assert str(refused.value) == (
+        f"SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
+        f" {blocker}/wsgiapp/secret_key (Not a directory): set SECRET_KEY or SECRET_KEY_FILE"
+    )
+    with pytest.raises(SettingsError) as refused:
+        settings_from({})
+    assert str(refused.value) == (
+        "SECRET_KEY and SECRET_KEY_FILE are not set, and with no HOME there is no place to keep a"
+        " generated key: set SECRET_KEY or SECRET_KEY_FILE"
+    )
+
+
+# --- Real servers -------------------------------------------------------------------------------
+
+
+def test_workers_share_the_generated_key_without_the_config_file(tmp_path):
+    """gunicorn started from another folder, so without gunicorn.conf.py, and workers replaced
+    after every 3 requests: every worker, old and new, signs with the key kept in the file."""
+    port = free_port()
+    command = gunicorn_command(port, "--workers", "2", "--max-requests", "3", *ACCESS_LOG_WITH_PID)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    state = tmp_path / "state"
+    with serve(command, port, env={"XDG_STATE_HOME": str(state)}, cwd=elsewhere) as app:
+        path = state / "wsgiapp" / "secret_key"
+        cookie = cookie_pair(fetch(app.url + "/setcookie", **form("alice")))
+        assert cookie == signed("alice", path.read_text().strip())
+        answers = [fetch(app.url + "/getcookie", headers={"Cookie": cookie}) for _ in range(20)]
+        assert [(answer.status, welcome("alice") in answer.body) for answer in answers] == [(200, True)] * 20
+        # 21 requests and 2 workers of 3 requests each: at least 7 workers booted in all.
+        wait_for(lambda: len(booted_workers(app)) >= 7)
+        assert f"signing with the generated key in {path}" in app.output()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("reloader", [False, True], ids=["devserver", "devserver-with-reloader"])
+def test_the_generated_key_survives_a_restart_and_serves_the_dev_server_too(tmp_path, reloader):
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    port = free_port()
+    with serve(gunicorn_command(port), port, env=env) as app:
+        cookie = cookie_pair(fetch(app.url + "/setcookie", **form("alice")))
+    with serve(gunicorn_command(port), port, env=env) as app:
+        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).body
+    command = devserver_command(port)
+    if reloader:
+        command.remove("--no-reload")
+    with serve(command, port, env=env) as app:
+        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).body
+
+
+def test_rotation_by_hup(tmp_path):
+    """SECRET_KEY_FILE read when each worker starts: rewrite it and HUP the master."""
+    keys = tmp_path / "keys"
+    keys.write_text(f"{KEY}\n{OLD_KEY}\n")
+    port = free_port()
+    with serve(gunicorn_command(port, "--workers", "2"), port, env={"SECRET_KEY_FILE": str(keys)}) as app:
+        by_old_key = signed("alice", OLD_KEY)
+        by_key = cookie_pair(fetch(app.url + "/setcookie", **form("bob")))
+        assert by_key == signed("bob", KEY)
+        for cookie, name in [(by_old_key, "alice"), (by_key, "bob")]:
+            assert welcome(name) in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).body
+
+        new_key = "n" * 32
+        keys.write_text(f"{new_key}\n{KEY}\n")
+        wait_for(lambda: len(booted_workers(app)) == 2)
+        os.kill(app.process.pid, signal.SIGHUP)
+        # Two new workers, and the two old ones gone: then every answer comes from a new one.
+        wait_for(lambda: len(booted_workers(app)) == 4)
+        wait_for(lambda: app.output().count("Worker exiting") == 2)
+
+        answer = fetch(app.url + "/getcookie", headers={"Cookie": by_old_key})
+        assert "<h1>No user is set</h1>" in answer.body
+        assert cookie_pair(answer) == "userID="
+        assert welcome("bob") in fetch(app.url + "/getcookie", headers={"Cookie": by_key}).body
+        assert cookie_pair(fetch(app.url + "/setcookie", **form("carol"))) == signed("carol", new_key)
+    assert sign("carol", new_key) != sign("carol", KEY)
+
+
+# Each bad setting, and the one line it must give.
+BAD_SETTINGS = {
+    "max-age": (
+        {"COOKIE_MAX_AGE": "abc"},
+        "COOKIE_MAX_AGE must be a positive whole number of seconds, not 'abc'",
+    ),
+    "space": ({"SECRET_KEY": f"{KEY} "}, "SECRET_KEY has whitespace at its start or end"),
+    "comma": (
+        {"SECRET_KEY": f"{KEY},x"},
+        "SECRET_KEY holds a comma, so it could not be listed in SECRET_KEY_FALLBACKS",
+    ),
+    "empty-file": ({"SECRET_KEY_FILE": "{empty}"}, "SECRET_KEY_FILE {empty} holds no key"),
+    "missing-file": (
+        {"SECRET_KEY_FILE": "{missing}"},
+        "SECRET_KEY_FILE {missing} cannot be read: No such file or directory",
+    ),
+    "both": (
+        {"SECRET_KEY": KEY, "SECRET_KEY_FILE": "{empty}"},
+        "SECRET_KEY_FILE and SECRET_KEY are both set: drop SECRET_KEY, and keep every key in the file,"
+        " the one that signs first",
+    ),
+    "no-place": (
+        {"XDG_STATE_HOME": "{blocker}"},
+        "SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
+        " {blocker}/wsgiapp/secret_key (Not a directory): set SECRET_KEY or SECRET_KEY_FILE",
+    ),
+}
+RUNNERS = {
+    "gunicorn": lambda port: gunicorn_command(port),
+    "check-config": lambda port: [sys.executable, "-m", "gunicorn", "--check-config", "wsgiapp:application"],
+    "devserver": devserver_command,
+}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("case", BAD_SETTINGS)
+def test_a_bad_setting_stops_the_server_with_one_line(tmp_path, case, runner):
+    """From the repository root: gunicorn (its master, before any worker), --check-config and the
+    dev server each print the one line and exit with 4, gunicorn's status for an app that cannot load."""
+    places = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "blocker": tmp_path / "blocker"}
+    places["empty"].write_text("\n")
+    places["blocker"].write_text("")
+    env, line = BAD_SETTINGS[case]
+    env = {name: value.format(**places) for name, value in env.items()}
+    run = subprocess.run(
+        RUNNERS[runner](free_port()),
+        cwd=ROOT,
+        env=server_env(env, tmp_path / "state"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (run.returncode, run.stdout, run.stderr) == (4, "", f"wsgiapp: {line.format(**places)}\n")
+
+
+def test_without_the_config_file_a_bad_setting_stops_gunicorn_too(tmp_path):
+    """From another folder the workers meet the bad setting: gunicorn stops, with no traceback."""
+    run = subprocess.run(
+        gunicorn_command(free_port(), "--workers", "2"),
+        cwd=tmp_path,
+        env=server_env({"COOKIE_MAX_AGE": "abc"}, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Each worker prints the line and exits with 4, and gunicorn stops: with 4, or, when both
+    # workers fail together, with 1 and a HaltServer traceback of its own arbiter (a race in
+    # gunicorn that its issue tracker has known since 2015). No traceback comes from the app.
+    assert run.returncode in (1, 4)
+    assert "wsgiapp: COOKIE_MAX_AGE must be a positive whole number of seconds, not 'abc'" in run.stderr
+    assert "App failed to load." in run.stderr
+    assert str(ROOT / "wsgiapp.py") not in run.stderr
+
+
+def test_a_short_key_is_served_with_a_warning():
+    port = free_port()
+    with serve(gunicorn_command(port), port, env={"SECRET_KEY": "short"}) as app:
+        assert cookie_pair(fetch(app.url + "/setcookie", **form("alice"))) == signed("alice", "short")
+        assert "SECRET_KEY has 5 characters: use at least 32 random ones" in app.output()
