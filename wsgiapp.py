@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
 from urllib.parse import quote
@@ -38,7 +39,23 @@ from werkzeug.http import parse_cookie
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length
 
-HTML_DIR = Path(__file__).parent / "html"
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+
+
+def find_templates(here: Path) -> Path:
+    """html/ beside this file in the repository (and an editable install); installed from a wheel, the
+    same files are the folder wsgiapp_html/ beside it (setup.cfg)."""
+    for folder in (here / "html", here / "wsgiapp_html"):
+        if folder.is_dir():
+            return folder
+    raise ImportError(
+        f"wsgiapp cannot find its templates: neither {here / 'html'} nor {here / 'wsgiapp_html'} exists."
+        " Install it from its repository, or from a wheel built there."
+    )
+
+
+HTML_DIR = find_templates(Path(__file__).parent)
 COOKIE_NAME = "userID"
 # Over https: with the __Host- prefix, browsers take the cookie only from this very host, Secure, with
 # Path=/ and no Domain, so a sibling subdomain or a plain-http page cannot plant one.
@@ -580,7 +597,7 @@ class App:
         self.signer = signer
         self.max_age = max_age
 
-    def __call__(self, environ: Environ, start_response: Callable) -> list[bytes]:
+    def __call__(self, environ: Environ, start_response: "StartResponse") -> list[bytes]:
         """The WSGI entry point."""
         exc_info = None
         try:

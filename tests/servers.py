@@ -366,10 +366,22 @@ def make_tls(folder: Path) -> ssl.SSLContext:
 # Raw HTTP, for bad input that an HTTP library would refuse to send or would clean up.
 
 
+def gunicorn_conf() -> dict[str, object]:
+    """The names gunicorn.conf.py defines, as gunicorn reads them (it executes the file)."""
+    # The file imports wsgiapp to check the settings, then drops it from sys.modules for gunicorn's
+    # workers: keep this process's module, which the tests' apps were built from.
+    module = sys.modules.get("wsgiapp")
+    try:
+        return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    finally:
+        if module is not None:
+            sys.modules["wsgiapp"] = module
+
+
 def gunicorn_settings() -> Config:
     """The settings the repository's gunicorn.conf.py gives, over gunicorn's defaults."""
     config = Config()
-    for name, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items():
+    for name, value in gunicorn_conf().items():
         if name in config.settings:
             config.set(name, value)
     return config

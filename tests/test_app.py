@@ -25,7 +25,6 @@ from gunicorn.http.errors import InvalidChunkSize
 from itsdangerous import Signer
 from werkzeug.http import dump_cookie
 from werkzeug.test import EnvironBuilder
-from werkzeug.test import run_wsgi_app
 
 import wsgiapp
 
@@ -335,49 +334,8 @@ def test_a_form_over_the_limits_is_413(client, content_type, data):
     assert "Set-Cookie" not in response.headers
 
 
-def chunked_post(body: bytes):
-    """POST a body the way a server hands over a chunked one: no Content-Length, stream terminated."""
-    builder = EnvironBuilder(method="POST", path="/setcookie", content_type=FORM)
-    environ = builder.get_environ()
-    environ.pop("CONTENT_LENGTH", None)
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["wsgi.input_terminated"] = True
-    app_iter, status, headers = run_wsgi_app(validator(TEST_APP), environ, buffered=True)
-    return status, headers, b"".join(app_iter)
-
-
-@pytest.mark.parametrize(
-    "body",
-    [b"nm=" + b"a" * 40_000, b"nm=alice&pad=" + b"x" * 40_000, b"nm=alice&pad=" + b"x" * 16_372],
-    ids=["long-name", "padded", "one-byte-over"],
-)
-def test_a_chunked_body_over_the_cap_is_413(body):
-    status, headers, page_body = chunked_post(body)
-    assert status == "413 Request Entity Too Large"
-    assert "Set-Cookie" not in headers
-    assert b"at most 16384 bytes in 8 parts" in page_body
-
-
-@pytest.mark.parametrize(
-    ("body", "status"),
-    [
-        (b"nm=alice", "200 OK"),
-        (b"nm=alice&pad=" + b"x" * 16_371, "200 OK"),
-        (b"nm=" + b"a" * 1000, "400 Bad Request"),
-    ],
-    ids=["short", "exactly-at-the-cap", "name-too-long"],
-)
-def test_a_chunked_body_within_the_cap_is_read_whole(body, status):
-    got, headers, _ = chunked_post(body)
-    assert got == status
-    if status == "200 OK":
-        assert attrs(headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
-    else:
-        assert "Set-Cookie" not in headers
-
-
 class Served(NamedTuple):
-    status: str
+    status: int
     headers: dict[str, str]
     body: bytes
     errors: str
@@ -416,17 +374,44 @@ def post(
     finally:
         app_iter.close()
     ((status, headers),) = started
-    return Served(status, headers, page_body, errors.getvalue())
+    # The code only: the phrase changes between Python versions (413 is "Content Too Large" in 3.13).
+    return Served(int(status.split()[0]), headers, page_body, errors.getvalue())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"nm=" + b"a" * 40_000, b"nm=alice&pad=" + b"x" * 40_000, b"nm=alice&pad=" + b"x" * 16_372],
+    ids=["long-name", "padded", "one-byte-over"],
+)
+def test_a_chunked_body_over_the_cap_is_413(body):
+    answer = post(body, chunked=True)
+    assert answer.status == 413
+    assert "Set-Cookie" not in answer.headers
+    assert b"at most 16384 bytes in 8 parts" in answer.body
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"nm=alice", 200), (b"nm=alice&pad=" + b"x" * 16_371, 200), (b"nm=" + b"a" * 1000, 400)],
+    ids=["short", "exactly-at-the-cap", "name-too-long"],
+)
+def test_a_chunked_body_within_the_cap_is_read_whole(body, status):
+    answer = post(body, chunked=True)
+    assert answer.status == status
+    if status == 200:
+        assert attrs(answer.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
+    else:
+        assert "Set-Cookie" not in answer.headers
 
 
 def test_a_body_shorter_than_its_content_length_is_400():
     # The client promised 100 bytes and closed after 5: "al" is not the name it meant.
     answer = post(b"nm=al", content_length=100)
-    assert answer.status == "400 Bad Request"
+    assert answer.status == 400
     assert b"The form ended before its announced length." in answer.body
     assert "Set-Cookie" not in answer.headers
     answer = post(MULTIPART_OK[:-2], "multipart/form-data; boundary=b", content_length=len(MULTIPART_OK))
-    assert answer.status == "400 Bad Request"
+    assert answer.status == 400
     assert "Set-Cookie" not in answer.headers
 
 
@@ -447,11 +432,11 @@ def test_the_cap_is_the_same_however_the_body_is_framed(encoding, chunked):
     body, content_type = form_of_size(16_384, encoding)
     assert len(body) == wsgiapp.MAX_BODY_SIZE
     answer = post(body, content_type, chunked=chunked)
-    assert answer.status == "200 OK"
+    assert answer.status == 200
     assert attrs(answer.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
     body, content_type = form_of_size(16_385, encoding)
     answer = post(body, content_type, chunked=chunked)
-    assert answer.status == "413 Request Entity Too Large"
+    assert answer.status == 413
     assert b"at most 16384 bytes in 8 parts" in answer.body
     assert "Set-Cookie" not in answer.headers
 
@@ -467,7 +452,7 @@ def test_the_cap_is_the_same_however_the_body_is_framed(encoding, chunked):
 )
 def test_media_types_are_case_insensitive(content_type, body):
     answer = post(body, content_type)
-    assert answer.status == "200 OK"
+    assert answer.status == 200
     assert attrs(answer.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
 
 
@@ -492,14 +477,14 @@ class FailingStream(io.BytesIO):
 )
 def test_a_body_the_client_broke_is_400(error):
     answer = post(b"", chunked=True, stream=FailingStream(b"nm=alice", error))
-    assert answer.status == "400 Bad Request"
+    assert answer.status == 400
     assert b"The form could not be read." in answer.body
     assert "Set-Cookie" not in answer.headers
     assert answer.errors == ""
 
 
 def assert_server_error(answer: Served, error: str) -> None:
-    assert answer.status == "500 Internal Server Error"
+    assert answer.status == 500
     assert b"Something went wrong on our side." in answer.body
     assert "Set-Cookie" not in answer.headers
     assert "Traceback" in answer.errors
@@ -840,7 +825,7 @@ def test_an_exception_is_a_plain_500_with_the_traceback_in_the_log(monkeypatch):
     finally:
         app_iter.close()
     ((status, headers, exc_info),) = started
-    assert status == "500 Internal Server Error"
+    assert status.startswith("500 ")
     assert {name: headers[name] for name in PAGE_HEADERS} == PAGE_HEADERS
     assert headers["Content-Length"] == str(len(body.encode()))
     assert exc_info[0] is RuntimeError

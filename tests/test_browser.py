@@ -17,6 +17,9 @@ from servers import gunicorn_command
 from servers import require_chromium
 from servers import serve
 
+# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+pytestmark = pytest.mark.slow
+
 NAMES = ["alice", "Zoë Ångström 李小龍 🍪", "<b>bob</b> & <script>alert(1)</script>", 'say "hi", a\\b; 100%']
 
 # Reports each securitypolicyviolation event of every document to the test.

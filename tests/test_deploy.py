@@ -25,6 +25,9 @@ from servers import wait_for
 
 import wsgiapp
 
+# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+pytestmark = pytest.mark.slow
+
 NEW_KEY = "new-secret-key"
 
 

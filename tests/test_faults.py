@@ -31,6 +31,9 @@ from servers import run_nginx
 from servers import serve
 from servers import wait_for
 
+# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+pytestmark = pytest.mark.slow
+
 THREADS = 2
 LIMIT = 20_000
 PAUSE = 0.005

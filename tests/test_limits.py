@@ -26,6 +26,9 @@ from servers import send_raw
 from servers import serve
 from servers import wait_for_workers
 
+# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+pytestmark = pytest.mark.slow
+
 SETTINGS = gunicorn_settings()
 WORKER_CLASS = SETTINGS.worker_class_str
 # How many requests the shipped config serves at once: a sync worker serves one.

@@ -8,11 +8,13 @@ import signal
 import stat
 import subprocess
 import sys
+import types
 
 import pytest
 from conftest import sign
 from conftest import signed
 from conftest import welcome
+from gunicorn.config import Config
 from servers import ACCESS_LOG_WITH_PID
 from servers import ROOT
 from servers import booted_workers
@@ -22,6 +24,7 @@ from servers import fetch
 from servers import form
 from servers import free_port
 from servers import gunicorn_command
+from servers import gunicorn_conf
 from servers import serve
 from servers import server_env
 from servers import wait_for
@@ -363,3 +366,14 @@ def test_a_short_key_is_served_with_a_warning():
     with serve(gunicorn_command(port), port, env={"SECRET_KEY": "short"}) as app:
         assert cookie_pair(fetch(app.url + "/setcookie", **form("alice"))) == signed("alice", "short")
         assert "SECRET_KEY has 5 characters: use at least 32 random ones" in app.output()
+
+
+def test_every_setting_in_gunicorn_conf_is_one_gunicorn_knows():
+    """gunicorn ignores names it does not know: a misspelt setting would do nothing, silently."""
+    names = {
+        name
+        for name, value in gunicorn_conf().items()
+        if not name.startswith("__") and not isinstance(value, types.ModuleType)
+    }
+    assert {"bind", "workers", "worker_class", "timeout", "accesslog"} <= names
+    assert names - set(Config().settings) == set()
