@@ -32,8 +32,8 @@ FORM = "application/x-www-form-urlencoded"
 STYLE = (Path(wsgiapp.__file__).parent / "html" / "style.css").read_bytes()
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE).digest()).decode()
 CSP = (
-    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 PAGE_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -86,6 +86,55 @@ def test_index_shows_the_form(client):
     assert '<button type="submit">Login</button>' in body
     assert '<p class="error" role="alert"></p>' in body
     assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("/", {}),
+        ("/getcookie", {}),
+        ("/setcookie", {"method": "POST", "data": {"nm": "alice"}}),
+        ("/nope", {}),
+    ],
+)
+def test_every_page_has_a_description_and_declares_its_icon(client, path, kwargs):
+    body = client.open(path, **kwargs).get_data(as_text=True)
+    assert (
+        '<meta name="description" content="A user ID kept in a signed cookie: the cookie login of the'
+        ' Flask tutorial, as a plain WSGI app.">\n<link rel="icon" href="/favicon.svg" type="image/svg+xml">'
+    ) in body
+
+
+STATIC_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "public, max-age=86400",
+}
+
+
+def test_robots_txt_lets_crawlers_see_every_page(client):
+    response = client.get("/robots.txt")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert {name: response.headers[name] for name in STATIC_HEADERS} == STATIC_HEADERS
+    assert response.get_data() == (
+        b"# Every page may be crawled: none holds more than the form and its answers.\n"
+        b"User-agent: *\n"
+        b"Disallow:\n"
+    )
+    assert response.headers["Content-Length"] == str(len(response.get_data()))
+
+
+def test_the_declared_icon_is_served(client):
+    response = client.get("/favicon.svg")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/svg+xml"
+    assert {name: response.headers[name] for name in STATIC_HEADERS} == STATIC_HEADERS
+    body = response.get_data()
+    assert body.startswith(b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">')
+    assert body.endswith(b"</svg>\n")
+    assert response.headers["Content-Length"] == str(len(body))
 
 
 def test_style_hash_in_csp_matches_the_page(client):
@@ -766,6 +815,8 @@ def test_unknown_paths_are_404(client, path):
         ("/deletecookie", "GET", "OPTIONS, POST"),
         ("/deletecookie", "HEAD", "OPTIONS, POST"),
         ("/deletecookie", "BREW", "OPTIONS, POST"),
+        ("/robots.txt", "POST", "GET, HEAD, OPTIONS"),
+        ("/favicon.svg", "PUT", "GET, HEAD, OPTIONS"),
     ],
 )
 def test_wrong_methods_are_405_with_allow(path, method, allow):

@@ -13,6 +13,7 @@ import unicodedata
 import urllib.parse
 import warnings
 from html.parser import HTMLParser
+from pathlib import Path
 from wsgiref.validate import WSGIWarning
 from wsgiref.validate import validator
 
@@ -40,15 +41,19 @@ HOST = "localhost"
 COOKIE_NAMES = {"http": "userID", "https": "__Host-userID"}
 # Every header the app means to send, with its one value where it has one.
 FIXED_HEADERS = {
-    "Content-Type": "text/html; charset=utf-8",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": wsgiapp.CSP,
     "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
     "Vary": "Cookie",
     "Location": "/",
 }
-KNOWN_HEADERS = {*FIXED_HEADERS, "Content-Length", "Allow", "Set-Cookie"}
+KNOWN_HEADERS = {*FIXED_HEADERS, "Content-Type", "Cache-Control", "Content-Length", "Allow", "Set-Cookie"}
+# The files served as they are, by Content-Type: what browsers and crawlers ask for.
+HTML = Path(__file__).resolve().parent.parent / "html"
+STATIC_FILES = {
+    "text/plain; charset=utf-8": (HTML / "robots.txt").read_bytes(),
+    "image/svg+xml": (HTML / "favicon.svg").read_bytes(),
+}
 # A cookie that clears the user cookie, apart from its name and its Expires date (the time it was sent).
 CLEAR_ATTRIBUTES = {"Max-Age=0", "HttpOnly", "Path=/", "SameSite=Lax"}
 
@@ -191,12 +196,19 @@ def check_answer(answer: Answer, method: str) -> None:
         assert answer.body == b""
         assert answer.header("Content-Type") is None
         return
-    assert answer.header("Content-Type") is not None
+    content_type = answer.header("Content-Type")
     if method == "HEAD":
         assert answer.body == b""
+    else:
+        assert answer.header("Content-Length") == str(len(answer.body))
+    if content_type in STATIC_FILES:
+        assert answer.header("Cache-Control") == "public, max-age=86400"
+        assert method == "HEAD" or answer.body == STATIC_FILES[content_type]
         return
-    assert answer.header("Content-Length") == str(len(answer.body))
-    assert skeleton(answer) in PAGE_SKELETONS
+    assert content_type == "text/html; charset=utf-8"
+    assert answer.header("Cache-Control") in (None, "no-store")
+    if method != "HEAD":
+        assert skeleton(answer) in PAGE_SKELETONS
 
 
 def is_cookie_value(value: str) -> bool:
