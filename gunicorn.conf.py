@@ -9,7 +9,7 @@ import sys
 bind = ["127.0.0.1:8000"]
 
 # Worker processes: WEB_CONCURRENCY, as gunicorn itself reads it, or one per core.
-# Chosen by measurement on a 2-core machine (`python -m bench http --gunicorn=...`, see the README):
+# Chosen by measurement on a 2-core machine (`python -m bench http --gunicorn=...`, bench/README.md):
 # - sync, not gthread: with 4 threads (keep-alive 2 s or 5 s) gthread served no more requests per
 #   second and spent no less CPU per request. The app is CPU-bound and holds the GIL, so threads
 #   add no throughput; keep-alive saves the connection set-up, and the thread pool spends it again.

@@ -1,0 +1,82 @@
+"""The README's shell sessions, run as written: each command prints what the README shows."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from servers import APP_VARIABLES
+from servers import ROOT
+from servers import free_port
+from servers import require_executable
+
+README = (ROOT / "README.md").read_text()
+
+
+def session(heading: str) -> list[tuple[str, str]]:
+    """The (command, output) pairs of the console block in the README section under heading."""
+    section = README.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```console\n(.*?)```", section, re.S)[1]
+    pairs: list[tuple[str, str]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            pairs.append((line[2:], ""))
+        else:
+            command, output = pairs[-1]
+            pairs[-1] = (command, output + line + "\n")
+    return pairs
+
+
+def run_session(pairs: list[tuple[str, str]], cwd: Path, env: dict[str, str]) -> list[str]:
+    """Run the commands in one bash, in order; return what each one printed (stdout and stderr)."""
+    script = "".join(f"echo '@@ {number}'\n{command}\n" for number, (command, _) in enumerate(pairs))
+    run = subprocess.run(
+        ["bash", "-c", script],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return re.split(r"^@@ \d+\n", run.stdout, flags=re.M)[1:]
+
+
+def shell_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The reader's shell: the virtual environment's programs first, none of the app's variables."""
+    env = {name: value for name, value in os.environ.items() if name not in APP_VARIABLES}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    return {**env, **extra}
+
+
+def test_the_curl_session(tmp_path):
+    """Run from another folder with the repository's config and a free port given to gunicorn by
+    GUNICORN_CMD_ARGS, so that only the port in the URLs changes."""
+    require_executable("curl", install="Debian: apt-get install curl")
+    port = free_port()
+    pairs = [
+        (command.replace("127.0.0.1:8000", f"127.0.0.1:{port}"), output)
+        for command, output in session("A session with curl")
+    ]
+    env = shell_env(tmp_path, GUNICORN_CMD_ARGS=f"-c {ROOT / 'gunicorn.conf.py'} -b 127.0.0.1:{port}")
+    try:
+        printed = run_session(pairs, tmp_path, env)
+    finally:
+        pidfile = tmp_path / "gunicorn.pid"
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            except (ProcessLookupError, ValueError):
+                pass
+    assert [command for command, _ in pairs][1].startswith("gunicorn --daemon")
+    assert printed == [output for _, output in pairs]
+
+
+def test_the_bad_setting_example(tmp_path):
+    pairs = session("Settings")
+    printed = run_session(pairs, ROOT, shell_env(tmp_path))
+    assert printed == [output for _, output in pairs]
