@@ -760,6 +760,51 @@ def test_cross_site_posts_are_refused(client, headers):
     assert client.get_cookie("userID") is None
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_cross_site_links_are_followed(client, method, site):
+    """A link from another site to the welcome page works: only unsafe methods are refused."""
+    login(client, "alice")
+    response = client.open("/getcookie", method=method, headers={"Sec-Fetch-Site": site})
+    assert response.status_code == 200
+    if method == "GET":
+        assert welcome("alice") in response.get_data(as_text=True)
+    response = client.open(
+        "/", method=method, headers={"Sec-Fetch-Site": site, "Origin": "https://evil.example"}
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("environ", "origin", "status"),
+    [
+        # No Host header (HTTP/1.0): the server's own name and port make the origin.
+        (
+            {"HTTP_HOST": "", "SERVER_NAME": "example.org", "SERVER_PORT": "8080"},
+            "http://example.org:8080",
+            200,
+        ),
+        ({"HTTP_HOST": "", "SERVER_NAME": "example.org", "SERVER_PORT": "8080"}, "http://localhost", 403),
+        # Host wins over SERVER_NAME, as a proxy passes the site's own name.
+        (
+            {"HTTP_HOST": "site.example", "SERVER_NAME": "10.0.0.5", "SERVER_PORT": "80"},
+            "http://site.example",
+            200,
+        ),
+        (
+            {"HTTP_HOST": "site.example", "SERVER_NAME": "10.0.0.5", "SERVER_PORT": "80"},
+            "http://10.0.0.5",
+            403,
+        ),
+    ],
+)
+def test_the_request_origin_without_host_or_behind_a_proxy(raw_client, environ, origin, status):
+    response = raw_client.post(
+        "/setcookie", data={"nm": "alice"}, headers={"Origin": origin}, environ_overrides=environ
+    )
+    assert response.status_code == status
+
+
 def test_cross_site_logout_is_refused(client):
     login(client, "alice")
     response = client.post("/deletecookie", headers={"Sec-Fetch-Site": "cross-site"})
@@ -844,13 +889,22 @@ def test_options_answers_204_with_allow(client, path, allow):
     assert "Content-Type" not in response.headers
     assert "Content-Length" not in response.headers
     assert response.get_data() == b""
+    # The security headers still go with it.
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == CSP
+    assert response.headers["Referrer-Policy"] == "same-origin"
 
 
-def test_allow_is_built_from_the_route_table():
+def test_allow_lists_every_method_of_every_path():
+    """Stated here, not rebuilt from the route table: a route added or lost shows."""
     assert wsgiapp.ALLOW == {
-        path: wsgiapp.allowed_methods(methods) for path, methods in wsgiapp.ROUTES.items()
+        "/": "GET, HEAD, OPTIONS",
+        "/setcookie": "GET, HEAD, OPTIONS, POST",
+        "/getcookie": "GET, HEAD, OPTIONS",
+        "/deletecookie": "OPTIONS, POST",
+        "/favicon.svg": "GET, HEAD, OPTIONS",
+        "/robots.txt": "GET, HEAD, OPTIONS",
     }
-    assert wsgiapp.allowed_methods(["GET", "POST"]) == "GET, HEAD, OPTIONS, POST"
 
 
 # Errors
