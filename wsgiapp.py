@@ -4,6 +4,7 @@ import argparse
 import base64
 import contextlib
 import hashlib
+import hmac
 import html
 import io
 import logging
@@ -30,7 +31,6 @@ from urllib.parse import unquote
 from gunicorn.http.errors import ParseException
 from itsdangerous import BadSignature
 from itsdangerous import Signer
-from itsdangerous import want_bytes
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
@@ -241,27 +241,16 @@ def settings_or_exit(env: Mapping[str, str]) -> Settings:
         raise SystemExit(APP_LOAD_ERROR) from None
 
 
-class CookieSigner(Signer):
-    """itsdangerous's Signer, deriving each key once instead of on every sign and unsign.
-
-    Signer derives the key from the secret key and the salt (one more HMAC) on every call; the
-    result depends on nothing else, so it is computed here, once per key. Signatures are the same
-    bytes as Signer's, so cookies signed before still verify.
-    """
-
-    def __init__(self, secret_keys: list[str], salt: str) -> None:
-        super().__init__(secret_keys, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
-        self.derived_keys = {key: Signer.derive_key(self, key) for key in self.secret_keys}
-
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
-        return self.derived_keys[key]
-
-
 def make_signer(keys: Sequence[str]) -> Signer:
-    """Sign with the first key; accept signatures made with any of them."""
+    """Sign with the first key; accept signatures made with any of them.
+
+    itsdangerous's "hmac" key derivation would compute HMAC(key, salt) on every sign and unsign; it
+    depends on nothing else, so it is done here, once per key, and handed over with derivation
+    "none". The signatures are the same bytes, so cookies signed either way verify.
+    """
+    derived = [hmac.new(key.encode(), COOKIE_SALT.encode(), hashlib.sha256).digest() for key in keys]
     # itsdangerous signs with the last key and tries them all, last first.
-    return CookieSigner(list(reversed(keys)), salt=COOKIE_SALT)
+    return Signer(derived[::-1], key_derivation="none", digest_method=hashlib.sha256)
 
 
 # Pages: html/layout.html around a fragment of html/, joined once at import.
