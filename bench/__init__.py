@@ -1,4 +1,4 @@
-"""Benchmarks: wsgiapp against the same job in Flask and against a constant-bytes floor."""
+"""Benchmarks: wsgiapp against Flask, Falcon, a constant-bytes floor and a replay of its own answers."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""What every benchmark sends: the three routes, the apps, and a signing key they share."""
+"""What every benchmark sends: the three routes, what their answers must hold, the apps, and a signing key."""
 
 import os
 from typing import NamedTuple
@@ -20,25 +20,54 @@ SIGNER = Signer(BENCH_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_
 COOKIE = "userID=" + SIGNER.sign("Alice%20&%20<Bob>").decode()
 
 
+# The welcome page names the user from the cookie, escaped: an app that shows it has verified it.
+WELCOME = "welcome Alice &amp; &lt;Bob&gt;"
+
+
 class Case(NamedTuple):
     label: str
     method: str
     path: str
     headers: dict[str, str]
     body: str
+    # Text the page must hold, checked with a 200 status in every app but the constant floor.
+    expect: str = ""
 
 
 CASES = [
-    Case("GET /", "GET", "/", {}, ""),
+    Case("GET /", "GET", "/", {}, "", expect="<h1>Enter userID</h1>"),
     Case(
-        "POST /setcookie", "POST", "/setcookie", {"Content-Type": "application/x-www-form-urlencoded"}, FORM
+        "POST /setcookie",
+        "POST",
+        "/setcookie",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        FORM,
+        expect="<h1>Cookie set</h1>",
     ),
-    Case("GET /getcookie", "GET", "/getcookie", {"Cookie": COOKIE}, ""),
+    Case("GET /getcookie", "GET", "/getcookie", {"Cookie": COOKIE}, "", expect=WELCOME),
 ]
 
 # Label -> WSGI entry point, as gunicorn names them (module:callable), run from the repository root.
 APPS = {
     "wsgiapp": "wsgiapp:application",
     "flask": "bench.flask_app:application",
+    "falcon": "bench.falcon_app:application",
     "floor": "bench.floor:application",
+    "replay": "bench.replay:application",
 }
+# The apps the others are compared with, in the reports' column order.
+BASES = ("flask", "falcon", "floor", "replay")
+# The constant floor sends the same bytes to every request: no page of the app is in them to check.
+CONSTANT = frozenset({"floor"})
+
+
+class WrongAnswer(RuntimeError):
+    """An app's answer that is not the page its case expects: the load would measure something else."""
+
+
+def check_answer(label: str, case: Case, status: int, body: bytes) -> None:
+    """A 200 and, unless the app is the constant floor, the case's text in the page."""
+    if status != 200:
+        raise WrongAnswer(f"{label} answered {case.label} with {status}")
+    if label not in CONSTANT and case.expect.encode() not in body:
+        raise WrongAnswer(f"{label} answered {case.label} without {case.expect!r}:\n{body[:2000]!r}")

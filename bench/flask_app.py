@@ -51,8 +51,8 @@ signer = Signer(
 STYLE = (Path(__file__).parent.parent / "html" / "style.css").read_text("utf-8")
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 CSP = (
-    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
@@ -156,7 +156,7 @@ def unsign_name(value: str) -> str | None:
         name = unquote(encoded, errors="strict")
     except (BadSignature, UnicodeError):
         return None
-    return name if quote(name, safe=COOKIE_SAFE) == encoded else None
+    return name if quote(name, safe=COOKIE_SAFE) == encoded and name_error([name]) is None else None
 
 
 @app.get("/getcookie")

@@ -1,19 +1,23 @@
 """The cost of one call of each app's WSGI callable, per route, measured in this process."""
 
+import hashlib
 import importlib
 import statistics
 import time
 from collections.abc import Callable
 from io import BytesIO
 from typing import Any
+from typing import NamedTuple
 
 from werkzeug.test import EnvironBuilder
 
 import wsgiapp
 from bench.cases import APPS
+from bench.cases import BASES
 from bench.cases import BENCH_KEY
 from bench.cases import CASES
 from bench.cases import Case
+from bench.cases import check_answer
 
 WSGIApp = Callable[[dict[str, Any], Callable], Any]
 
@@ -34,6 +38,20 @@ def build_environ(case: Case) -> tuple[dict[str, Any], bytes]:
 
 def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
     start_response.status = status
+
+
+def answer(app: WSGIApp, environ: dict[str, Any], body: bytes) -> tuple[int, bytes]:
+    """One request as call() makes it; the status code and the page."""
+    statuses = []
+    environ = environ.copy()
+    environ["wsgi.input"] = BytesIO(body)
+    result = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    try:
+        page = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return int(statuses[-1].split()[0]), page
 
 
 def call(app: WSGIApp, environ: dict[str, Any], body: bytes) -> None:
@@ -65,17 +83,23 @@ def calibrate(app: WSGIApp, environ: dict[str, Any], body: bytes, batch_seconds:
         calls *= 4
 
 
-def run(rounds: int, batch_seconds: float) -> dict[tuple[str, str], list[float]]:
+class Samples(NamedTuple):
+    times: dict[tuple[str, str], list[float]]  # (app, route) -> seconds per call, one figure a round
+    digests: dict[tuple[str, str], str]  # (app, route) -> SHA-256 of the page, in hex
+
+
+def run(rounds: int, batch_seconds: float) -> Samples:
     """Seconds per call for each (app, route), one figure a round; the apps take turns in every round."""
     apps = {label: load(entry_point) for label, entry_point in APPS.items()}
     # wsgiapp built from its settings, as its tests build it; gunicorn reads them from the environment.
     apps["wsgiapp"] = wsgiapp.make_app(wsgiapp.Settings((BENCH_KEY,)))
     environs = {case.label: build_environ(case) for case in CASES}
+    digests = {}
     for case in CASES:
         for label, app in apps.items():
-            call(app, *environs[case.label])
-            if not start_response.status.startswith("200"):
-                raise RuntimeError(f"{label} answered {case.label} with {start_response.status}")
+            status, page = answer(app, *environs[case.label])
+            check_answer(label, case, status, page)
+            digests[(label, case.label)] = hashlib.sha256(page).hexdigest()
     calls = {
         (label, case.label): calibrate(app, *environs[case.label], batch_seconds)
         for label, app in apps.items()
@@ -90,7 +114,7 @@ def run(rounds: int, batch_seconds: float) -> dict[tuple[str, str], list[float]]
             for label in order:
                 key = (label, case.label)
                 samples[key].append(time_batch(apps[label], *environs[case.label], calls[key]))
-    return samples
+    return Samples(samples, digests)
 
 
 def ratio(samples: dict[tuple[str, str], list[float]], case: Case, numerator: str, denominator: str) -> float:
@@ -99,25 +123,45 @@ def ratio(samples: dict[tuple[str, str], list[float]], case: Case, numerator: st
     return statistics.median(a / b for a, b in pairs)
 
 
-def report(samples: dict[tuple[str, str], list[float]], rounds: int) -> str:
+def times(value: float) -> str:
+    """A ratio with three significant figures at most: 0.85x, 12.2x, 171x."""
+    return f"{value:.2f}x" if value < 10 else f"{value:.1f}x" if value < 100 else f"{value:.0f}x"
+
+
+def report(samples: Samples, rounds: int) -> str:
     lines = [
-        f"In process: microseconds per call, median of {rounds} interleaved rounds;",
-        "ratios: median over the rounds of the times measured side by side.",
+        f"In process: microseconds per call, median of {rounds} interleaved rounds. Ratios: median over",
+        "the rounds of the times measured side by side; Flask / app and Falcon / app: how many times",
+        "cheaper than the framework (above 1: cheaper); app / floor and app / replay: how many times",
+        "dearer than the floor (above 1: dearer).",
         "",
-        "| route | wsgiapp | Flask | floor | Flask / wsgiapp | wsgiapp / floor |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| route | app | µs/call | Flask / app | Falcon / app | app / floor | app / replay |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for case in CASES:
-        app, flask, floor = (
-            statistics.median(samples[(label, case.label)]) * 1e6 for label in ("wsgiapp", "flask", "floor")
-        )
-        row = [
-            case.label,
-            f"{app:.1f}",
-            f"{flask:.1f}",
-            f"{floor:.2f}",
-            f"{ratio(samples, case, 'flask', 'wsgiapp'):.1f}x",
-            f"{ratio(samples, case, 'wsgiapp', 'floor'):.1f}x",
-        ]
-        lines.append("| " + " | ".join(row) + " |")
+        for label in APPS:
+            micros = statistics.median(samples.times[(label, case.label)]) * 1e6
+            row = [
+                case.label,
+                label,
+                f"{micros:.2f}" if micros < 10 else f"{micros:.1f}",
+                *(times(ratio(samples.times, case, base, label)) for base in BASES[:2]),
+                *(times(ratio(samples.times, case, label, base)) for base in BASES[2:]),
+            ]
+            lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "Checked before timing: every answer 200 with its route's text (GET /getcookie: the welcome",
+        "page), but the constant floor's. SHA-256 of the pages, first 12 hex digits; = : wsgiapp's.",
+        "",
+        "| route | " + " | ".join(APPS) + " |",
+        "| --- |" + " --- |" * len(APPS),
+    ]
+    for case in CASES:
+        own = samples.digests[("wsgiapp", case.label)]
+        cells = [own[:12]]
+        for label in list(APPS)[1:]:
+            digest = samples.digests[(label, case.label)]
+            cells.append("=" if digest == own else digest[:12])
+        lines.append(f"| {case.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -51,6 +51,9 @@ def run(requests: int, options: Sequence[str] = ()) -> dict[str, Memory]:
         for label, server in running.items():
             pid = worker_pid(server)
             idle = rss(pid)
+            # After the idle figure, which is taken after the one request that shows the server is up.
+            for case in CASES:
+                overhttp.check(label, server, case)
             sent = load(server, requests // 10)
             warm = rss(pid)
             sent += load(server, requests - sent)
