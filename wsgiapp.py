@@ -260,9 +260,9 @@ LAYOUT = (HTML_DIR / "layout.html").read_text("utf-8")
 
 
 class Page(NamedTuple):
-    template: Template
-    # Filled in with every render: the style as it is, the rest escaped.
-    constants: dict[str, str]
+    # The page around the names a request fills in: texts[0], names[0], texts[1], ... texts[-1].
+    texts: tuple[str, ...]
+    names: tuple[str, ...]
 
 
 def escape_all(values: Mapping[str, str]) -> dict[str, str]:
@@ -271,19 +271,40 @@ def escape_all(values: Mapping[str, str]) -> dict[str, str]:
 
 
 def load_page(name: str, **constants: str) -> Page:
-    """html/<name>.html set in place of the layout's $main, as one template.
+    """html/<name>.html in place of the layout's $main: one string.Template, read once, here.
 
-    The two texts are joined as templates, so each $ is read once, when the page is rendered:
-    $$ in either file is a literal $.
+    The two texts are joined as templates, and each $ is read once: $$ in either file is a literal
+    $, and the style and the constants (escaped) are filled in now. The $names left are the
+    request's: render fills them in between the texts.
     """
     main = (HTML_DIR / f"{name}.html").read_text("utf-8")
     text = Template.pattern.sub(lambda match: main if match["named"] == "main" else match[0], LAYOUT)
-    return Page(Template(text), {"style": STYLE, **escape_all(constants)})
+    known = {"style": STYLE, **escape_all(constants)}
+    texts, names, done = [""], [], 0
+    for match in Template.pattern.finditer(text):
+        texts[-1] += text[done : match.start()]
+        done = match.end()
+        key = match["named"] or match["braced"]
+        if match["escaped"] is not None:
+            texts[-1] += "$"
+        elif key in known:
+            texts[-1] += known[key]
+        elif key is not None:
+            names.append(key)
+            texts.append("")
+        else:
+            raise ValueError(f"html/{name}.html or html/layout.html: a $ at {match.start()} names nothing")
+    texts[-1] += text[done:]
+    return Page(tuple(texts), tuple(names))
 
 
 def render(page: Page, **values: str) -> bytes:
-    """Fill in every $name of a page, in one pass."""
-    return page.template.substitute({**page.constants, **escape_all(values)}).encode()
+    """The page with the request's values, escaped, in place of its $names."""
+    escaped = escape_all(values)
+    filled = [page.texts[0]]
+    for key, text in zip(page.names, page.texts[1:], strict=True):
+        filled += (escaped[key], text)
+    return "".join(filled).encode()
 
 
 INDEX_PAGE = load_page("index", title="Enter userID", max_length=str(MAX_NAME_LENGTH))
