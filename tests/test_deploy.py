@@ -1,8 +1,13 @@
-"""The shipped deploy/nginx.conf, run for real: nginx over TLS in front of two gunicorn instances."""
+"""The shipped deploy/nginx.conf, run for real: nginx over TLS in front of two gunicorn instances,
+probed as a browser and as an attacker would."""
 
+import http.client
 import http.cookiejar
+import socket
+import ssl
 import urllib.parse
 import urllib.request
+import warnings
 
 import pytest
 from conftest import TEST_KEY
@@ -10,6 +15,8 @@ from conftest import sign
 from conftest import signed
 from conftest import welcome
 from servers import ACCESS_LOG_WITH_PID
+from servers import SITE_NAME
+from servers import SiteHTTPSHandler
 from servers import answering_workers
 from servers import cookie_header
 from servers import cookie_pair
@@ -18,8 +25,10 @@ from servers import form
 from servers import free_port
 from servers import gunicorn_command
 from servers import make_tls
+from servers import parse_response
 from servers import require_nginx
 from servers import run_nginx
+from servers import send_raw
 from servers import serve
 from servers import wait_for
 
@@ -39,7 +48,7 @@ def nginx():
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory):
-    """A certificate for 127.0.0.1 in a folder, and a client context that trusts it."""
+    """A certificate for the site's name in a folder, and a client context that trusts it."""
     folder = tmp_path_factory.mktemp("tls")
     return folder, make_tls(folder)
 
@@ -84,7 +93,7 @@ def test_plain_http_is_sent_to_https(proxy):
     answer = fetch(proxy.http_url + "/getcookie")
     assert answer.status == 301
     # The example listens on 443, so the address it sends browsers to has no port.
-    assert answer.headers["Location"] == "https://127.0.0.1/getcookie"
+    assert answer.headers["Location"] == f"https://{SITE_NAME}/getcookie"
 
 
 def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instances, context):
@@ -119,8 +128,7 @@ def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instanc
 def test_a_cookie_jar_keeps_the_host_cookie_over_https(proxy, context, name):
     """Python's http.cookiejar, through nginx over TLS: the __Host- cookie, kept and sent back as set."""
     jar = http.cookiejar.CookieJar()
-    https = urllib.request.HTTPSHandler(context=context)
-    opener = urllib.request.build_opener(https, urllib.request.HTTPCookieProcessor(jar))
+    opener = urllib.request.build_opener(SiteHTTPSHandler(context), urllib.request.HTTPCookieProcessor(jar))
     with opener.open(proxy.url + "/setcookie", urllib.parse.urlencode({"nm": name}).encode()) as answer:
         assert answer.status == 200
     assert [(cookie.name, cookie.value, cookie.secure) for cookie in jar] == [
@@ -130,7 +138,7 @@ def test_a_cookie_jar_keeps_the_host_cookie_over_https(proxy, context, name):
         assert welcome(name) in answer.read().decode()
 
 
-@pytest.mark.parametrize(("origin", "status"), [("", 200), ("https://127.0.0.1", 403)])
+@pytest.mark.parametrize(("origin", "status"), [("", 200), (f"https://{SITE_NAME}", 403)])
 def test_nginx_passes_the_host_with_its_port(proxy, context, origin, status):
     """Without Sec-Fetch-Site (older browsers), the app compares Origin with the Host it gets:
     with the port nginx passes, the page's own post matches and one from port 443 does not."""
@@ -213,3 +221,82 @@ def test_key_rotation(instances):
         # The old instances do not know the new key.
         answer = fetch(instances[0].url + "/getcookie", headers={"Cookie": new})
         assert "<h1>No user is set</h1>" in answer.body
+
+
+# Hardening: the site answers only for its own name, over TLS that Mozilla's profile allows,
+# with HSTS and without nginx's version, and drops clients that stall.
+
+
+def request(path: str = "/", host: str | None = SITE_NAME, version: str = "1.1") -> bytes:
+    """A GET as raw bytes, with this Host header, or none."""
+    head = f"GET {path} HTTP/{version}\r\n" + (f"Host: {host}\r\n" if host is not None else "")
+    return f"{head}Connection: close\r\n\r\n".encode()
+
+
+def probe_context(version: ssl.TLSVersion | None = None, ciphers: str = "ALL:@SECLEVEL=0") -> ssl.SSLContext:
+    """A client that checks nothing and offers whatever it is told, old protocols and suites too."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        # TLS 1.0 and 1.1 are deprecated in Python's ssl module: offering them is the point here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if version is not None:
+            context.minimum_version = context.maximum_version = version
+    context.set_ciphers(ciphers)
+    return context
+
+
+def handshake(
+    proxy, context: ssl.SSLContext, name: str | None = SITE_NAME, session: ssl.SSLSession | None = None
+) -> tuple[str, str, ssl.SSLSession, bool]:
+    """A TLS handshake with the proxy, name sent as SNI: the protocol, the suite, the session, and
+    whether the session was resumed."""
+    with (
+        socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=name, session=session) as sock,
+    ):
+        return sock.version(), sock.cipher()[0], sock.session, sock.session_reused
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        request(host="evil.example"),
+        request(host=f"evil.example:{SITE_NAME}"),
+        request(host=f"{SITE_NAME}.evil.example"),
+        request(host="127.0.0.1"),
+        # No Host at all, as a scan of the address may send.
+        request(host=None, version="1.0"),
+        # The host in an absolute request target wins over the Host header.
+        request(path="http://evil.example/getcookie"),
+    ],
+)
+def test_plain_http_for_another_name_gets_no_answer(proxy, data):
+    """The default server closes the connection without a word (444): no redirect to follow."""
+    assert send_raw(proxy.http_port, data) == b""
+
+
+@pytest.mark.parametrize(
+    "host",
+    [SITE_NAME, SITE_NAME.upper(), f"{SITE_NAME}:8080", f"{SITE_NAME}."],
+    ids=["plain", "upper", "port", "dot"],
+)
+def test_the_redirect_names_the_site_whatever_its_host_looks_like(proxy, host):
+    answer = parse_response(send_raw(proxy.http_port, request("/getcookie?a=b", host=host)))
+    assert answer.status == 301
+    assert answer.header("Location") == f"https://{SITE_NAME}/getcookie?a=b"
+
+
+@pytest.mark.parametrize("name", [None, "evil.example", f"www.{SITE_NAME}"])
+def test_tls_for_another_name_is_refused_in_the_handshake(proxy, name):
+    """Without the site's name as SNI (none, as a scan of the address sends), no certificate and
+    no site: the handshake fails with unrecognized_name."""
+    with pytest.raises(ssl.SSLError, match="TLSV1_UNRECOGNIZED_NAME"):
+        handshake(proxy, probe_context(), name)
+
+
+def test_another_host_after_the_sites_handshake_gets_no_answer(proxy, context):
+    """SNI names the site, the Host header another: the default server closes the connection."""
+    with pytest.raises(http.client.RemoteDisconnected):
+        fetch(proxy.url + "/", headers={"Host": "evil.example"}, context=context)

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from servers import SITE_NAME
 from servers import fetch
 from servers import free_port
 from servers import gunicorn_command
@@ -155,12 +156,16 @@ def trickle(
     outcomes: list[str],
     context: ssl.SSLContext | None = None,
 ) -> None:
-    """Send a form one byte a second, never finishing it: until cut off, told to stop, or give_up_after."""
+    """Send a form one byte a second, never finishing it: until cut off, told to stop, or give_up_after.
+    Over TLS (context), to the site's name of deploy/nginx.conf."""
+    head = (
+        FORM_HEAD if context is None else FORM_HEAD.replace(b"Host: 127.0.0.1", f"Host: {SITE_NAME}".encode())
+    )
     with contextlib.ExitStack() as stack:
         sock = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
         if context is not None:
-            sock = stack.enter_context(context.wrap_socket(sock, server_hostname="127.0.0.1"))
-        sock.sendall(FORM_HEAD + b"Content-Length: 16000\r\n\r\nnm=")
+            sock = stack.enter_context(context.wrap_socket(sock, server_hostname=SITE_NAME))
+        sock.sendall(head + b"Content-Length: 16000\r\n\r\nnm=")
         started = time.monotonic()
         try:
             while not stop.is_set() and time.monotonic() - started < give_up_after:
