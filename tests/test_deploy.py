@@ -1,6 +1,7 @@
 """The shipped deploy/nginx.conf, run for real: nginx over TLS in front of two gunicorn instances,
 probed as a browser and as an attacker would."""
 
+import contextlib
 import http.client
 import http.cookiejar
 import socket
@@ -259,6 +260,14 @@ def handshake(
         return sock.version(), sock.cipher()[0], sock.session, sock.session_reused
 
 
+def receive_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -300,3 +309,56 @@ def test_another_host_after_the_sites_handshake_gets_no_answer(proxy, context):
     """SNI names the site, the Host header another: the default server closes the connection."""
     with pytest.raises(http.client.RemoteDisconnected):
         fetch(proxy.url + "/", headers={"Host": "evil.example"}, context=context)
+
+
+# The least max-age the issue asks for: 180 days.
+HSTS_MIN_AGE = 180 * 24 * 3600
+
+
+def over_the_body_limit(proxy) -> dict:
+    post = same_origin(proxy, "")
+    post["body"] = b"nm=" + b"a" * wsgiapp.MAX_BODY_SIZE
+    return post
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "post"),
+    [("/", 200, False), ("/getcookie", 200, False), ("/nowhere", 404, False), ("/setcookie", 413, True)],
+)
+def test_every_https_answer_has_hsts_and_no_version(proxy, context, path, status, post):
+    """The app's answers and nginx's own (413): HSTS (`always`), and Server without a version."""
+    answer = fetch(proxy.url + path, **(over_the_body_limit(proxy) if post else {}), context=context)
+    assert answer.status == status
+    assert answer.headers.get_all("Strict-Transport-Security") == ["max-age=63072000"]
+    max_age = int(answer.headers["Strict-Transport-Security"].removeprefix("max-age="))
+    assert max_age >= HSTS_MIN_AGE
+    assert answer.headers.get_all("Server") == ["nginx"]
+    assert "nginx/" not in answer.body
+
+
+@pytest.mark.parametrize(
+    ("scheme", "data", "status"),
+    [
+        ("http", request(), 301),
+        # A request line nginx cannot parse: its own 400 page, from the default server.
+        ("http", b"GET /\x00 HTTP/1.1\r\n\r\n", 400),
+        ("https", b"GET /\x00 HTTP/1.1\r\n\r\n", 400),
+    ],
+    ids=["redirect", "http-bad-request", "https-bad-request"],
+)
+def test_nginx_pages_name_no_version(proxy, context, scheme, data, status):
+    """Plain http sends no HSTS (browsers ignore it there); neither says which nginx this is."""
+    if scheme == "http":
+        raw = send_raw(proxy.http_port, data)
+    else:
+        with (
+            socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as sock,
+            context.wrap_socket(sock, server_hostname=SITE_NAME) as tls,
+        ):
+            tls.sendall(data)
+            raw = receive_until_closed(tls)
+    answer = parse_response(raw)
+    assert answer.status == status
+    assert answer.header("Server") == "nginx"
+    assert b"nginx/" not in answer.body
+    assert (answer.header("Strict-Transport-Security") is None) is (scheme == "http")
