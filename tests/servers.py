@@ -358,7 +358,9 @@ def render_nginx_conf(upstream_ports: list[int], http_port: int, https_port: int
 def run_nginx(nginx: str, upstream_ports: list[int], tls: Path) -> Iterator[Proxy]:
     """nginx in the foreground, its pid file, logs and temporary files in a folder of its own.
 
-    tls holds cert.pem and key.pem for SITE_NAME (make_tls).
+    tls holds cert.pem and key.pem for SITE_NAME (make_tls). The http context around the site
+    holds what Debian's /etc/nginx/nginx.conf sets there, so that the site must override it, and
+    must not set it again (nginx refuses a duplicate directive).
     """
     folder = Path(tempfile.mkdtemp(prefix="nginx-"))
     # Run as root, nginx's workers run as nobody: they must reach the temporary files.
@@ -376,6 +378,8 @@ def run_nginx(nginx: str, upstream_ports: list[int], tls: Path) -> Iterator[Prox
         "http {\n"
         f"    access_log {folder / 'access.log'};\n"
         f"{temp_paths}\n"
+        "    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;\n"
+        "    ssl_prefer_server_ciphers on;\n"
         f"    include {folder / 'site.conf'};\n"
         "}\n"
     )

@@ -4,6 +4,7 @@ probed as a browser and as an attacker would."""
 import contextlib
 import http.client
 import http.cookiejar
+import re
 import socket
 import ssl
 import urllib.parse
@@ -362,3 +363,81 @@ def test_nginx_pages_name_no_version(proxy, context, scheme, data, status):
     assert answer.header("Server") == "nginx"
     assert b"nginx/" not in answer.body
     assert (answer.header("Strict-Transport-Security") is None) is (scheme == "http")
+
+
+# Mozilla's "intermediate" TLS 1.2 suites, guideline 6.0 (ssl-config.mozilla.org/guidelines/6.0.json).
+MOZILLA_INTERMEDIATE_TLS12 = {
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "accepted"),
+    [
+        (ssl.TLSVersion.TLSv1, False),
+        (ssl.TLSVersion.TLSv1_1, False),
+        (ssl.TLSVersion.TLSv1_2, True),
+        (ssl.TLSVersion.TLSv1_3, True),
+    ],
+    ids=["1.0", "1.1", "1.2", "1.3"],
+)
+def test_tls_versions(proxy, version, accepted):
+    """TLS 1.2 and 1.3 only, refused as a version (not for lack of a suite), over the TLS 1.0 and
+    1.1 that the http context allows (the test's, as Debian's nginx.conf does)."""
+    context = probe_context(version)
+    if accepted:
+        assert handshake(proxy, context)[0] == version.name.replace("_", ".")
+    else:
+        with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_PROTOCOL_VERSION"):
+            handshake(proxy, context)
+
+
+def test_tls12_offers_only_mozillas_intermediate_suites(proxy):
+    """Every TLS 1.2 suite this OpenSSL offers, one handshake each: only the profile's AEAD suites
+    for the certificate's key (ECDSA) are accepted; the server refuses the others, among them the
+    CBC suites an ECDSA certificate would allow (LUCKY13)."""
+    # PSK and SRP suites need a password the client does not have: it cannot even offer them.
+    suites = {
+        suite["name"]
+        for suite in probe_context().get_ciphers()
+        if suite["protocol"] != "TLSv1.3" and not re.search(r"PSK|SRP", suite["name"])
+    }
+    assert {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384"} < suites
+    accepted, refused = set(), set()
+    for suite in sorted(suites):
+        try:
+            accepted.add(handshake(proxy, probe_context(ssl.TLSVersion.TLSv1_2, f"{suite}:@SECLEVEL=0"))[1])
+        except ssl.SSLError as error:
+            assert error.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE", (suite, error)
+            refused.add(suite)
+    assert accepted == {suite for suite in MOZILLA_INTERMEDIATE_TLS12 if "ECDSA" in suite}
+    assert accepted | refused == suites
+
+
+@pytest.mark.parametrize(
+    "offered",
+    [
+        ["ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-GCM-SHA256"],
+        ["ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"],
+        ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"],
+    ],
+)
+def test_the_client_picks_the_suite(proxy, offered):
+    """ssl_prefer_server_ciphers off: the client's first choice, against the profile's order (the
+    first case) and against OpenSSL's (the last)."""
+    context = probe_context(ssl.TLSVersion.TLSv1_2, ":".join(offered))
+    assert handshake(proxy, context)[1] == offered[0]
+
+
+def test_sessions_resume_from_the_cache_without_tickets(proxy):
+    """ssl_session_cache and ssl_session_tickets off: a TLS 1.2 session comes back by its ID."""
+    context = probe_context(ssl.TLSVersion.TLSv1_2)
+    _, _, session, resumed = handshake(proxy, context)
+    assert not resumed
+    assert not session.has_ticket
+    assert handshake(proxy, context, session=session)[3]
