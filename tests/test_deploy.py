@@ -1,12 +1,14 @@
 """The shipped deploy/nginx.conf, run for real: nginx over TLS in front of two gunicorn instances,
 probed as a browser and as an attacker would."""
 
+import concurrent.futures
 import contextlib
 import http.client
 import http.cookiejar
 import re
 import socket
 import ssl
+import time
 import urllib.parse
 import urllib.request
 import warnings
@@ -441,3 +443,63 @@ def test_sessions_resume_from_the_cache_without_tickets(proxy):
     assert not resumed
     assert not session.has_ticket
     assert handshake(proxy, context, session=session)[3]
+
+
+# What a client that never sends the end of its request, or never reads, is given (nginx.conf).
+CLIENT_TIMEOUT = 10
+
+
+def stall(proxy, context: ssl.SSLContext | None, data: bytes) -> tuple[float, bytes]:
+    """Send data, then nothing: how long until nginx closes the connection, and what it answered."""
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(socket.create_connection(("127.0.0.1", proxy.https_port), timeout=60))
+        if context is not None:
+            sock = stack.enter_context(context.wrap_socket(sock, server_hostname=SITE_NAME))
+        sock.sendall(data)
+        started = time.monotonic()
+        received = receive_until_closed(sock)
+        return time.monotonic() - started, received
+
+
+def test_the_timeouts_end_stalled_clients(proxy, context):
+    """A client that stops sending (in the TLS handshake, the headers or the body), or stays idle
+    after an answer, is dropped after CLIENT_TIMEOUT seconds (nginx's default: 60 or 75 s)."""
+    body_head = (
+        f"POST /setcookie HTTP/1.1\r\nHost: {SITE_NAME}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nnm="
+    )
+    keep_alive = f"GET / HTTP/1.1\r\nHost: {SITE_NAME}\r\n\r\n"
+    stalls = {
+        "handshake": (None, b""),
+        "headers": (context, f"GET / HTTP/1.1\r\nHost: {SITE_NAME}\r\nAccept: ".encode()),
+        "body": (context, body_head.encode()),
+        "idle": (context, keep_alive.encode()),
+    }
+    with concurrent.futures.ThreadPoolExecutor(len(stalls)) as pool:
+        futures = {kind: pool.submit(stall, proxy, *arguments) for kind, arguments in stalls.items()}
+        results = {kind: future.result() for kind, future in futures.items()}
+    for kind, (waited, received) in results.items():
+        assert CLIENT_TIMEOUT - 0.5 <= waited < CLIENT_TIMEOUT + 10, (kind, waited)
+        # Only the idle connection got an answer, before it idled; nginx drops the others silently.
+        assert received.startswith(b"HTTP/1.1 200 OK\r\n") if kind == "idle" else received == b"", kind
+
+
+def test_posts_are_rate_limited_per_address(proxy, context):
+    """limit_req on POST: a burst of 20, then 5 a second, for each client address; its GETs, and
+    posts from another address, still pass."""
+
+    def post(source: str):
+        return fetch(proxy.url + "/setcookie", **same_origin(proxy, "alice"), source=source, context=context)
+
+    started = time.monotonic()
+    statuses = [post("127.0.0.4").status for _ in range(60)]
+    elapsed = time.monotonic() - started
+    assert set(statuses) == {200, 429}
+    # The first 21 pass at once; later ones only as the rate refills the bucket.
+    assert statuses[:21] == [200] * 21
+    assert statuses.count(200) <= 21 + 5 * elapsed + 1, (statuses.count(200), elapsed)
+    limited = post("127.0.0.4")
+    assert limited.status == 429
+    assert limited.headers["Strict-Transport-Security"] == "max-age=63072000"
+    assert fetch(proxy.url + "/", source="127.0.0.4", context=context).status == 200
+    assert post("127.0.0.5").status == 200
