@@ -1,6 +1,7 @@
 """Start the app in a real server as a subprocess on a free loopback port, and stop it; talk to it."""
 
 import contextlib
+import datetime
 import http.client
 import importlib.util
 import os
@@ -409,11 +410,17 @@ def answers(url: str) -> bool:
 
 
 def make_tls(folder: Path) -> ssl.SSLContext:
-    """Write cert.pem and key.pem for SITE_NAME into folder; return a client context that trusts them."""
+    """Write cert.pem and key.pem for SITE_NAME into folder, and ca.pem, their authority; return a
+    client context that trusts it."""
     import trustme
 
     authority = trustme.CA()
-    certificate = authority.issue_cert(SITE_NAME)
+    authority.cert_pem.write_to_path(folder / "ca.pem")
+    # Valid for 90 days, as Let's Encrypt's are (testssl.sh rates a longer one HIGH).
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = authority.issue_cert(
+        SITE_NAME, not_before=now - datetime.timedelta(hours=1), not_after=now + datetime.timedelta(days=90)
+    )
     certificate.private_key_pem.write_to_path(folder / "key.pem")
     certificate.cert_chain_pems[0].write_to_path(folder / "cert.pem")
     for pem in certificate.cert_chain_pems[1:]:

@@ -5,9 +5,11 @@ import concurrent.futures
 import contextlib
 import http.client
 import http.cookiejar
+import json
 import re
 import socket
 import ssl
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -30,6 +32,7 @@ from servers import free_port
 from servers import gunicorn_command
 from servers import make_tls
 from servers import parse_response
+from servers import require_executable
 from servers import require_nginx
 from servers import run_nginx
 from servers import send_raw
@@ -503,3 +506,45 @@ def test_posts_are_rate_limited_per_address(proxy, context):
     assert limited.headers["Strict-Transport-Security"] == "max-age=63072000"
     assert fetch(proxy.url + "/", source="127.0.0.4", context=context).status == 200
     assert post("127.0.0.5").status == 200
+
+
+def test_testssl_rates_nothing_high(proxy, tls):
+    """testssl.sh against the test nginx (its protocol, cipher, server default, header and
+    vulnerability checks; the client simulation, which rates nothing, is left out): no finding
+    rated HIGH or CRITICAL but the ones forgiven below, each for its reason."""
+    testssl = require_executable(
+        "testssl", "/usr/bin/testssl.sh", install="Debian: apt-get install testssl.sh"
+    )
+    folder, _ = tls
+    forgiven = {
+        # ssl_prefer_server_ciphers off, as Mozilla's profile says: every suite offered is AEAD with
+        # forward secrecy, so the client's pick is as good. testssl 3.0 rates any such server HIGH.
+        "cipher_order": "NOT a cipher order configured",
+        # The test certificate (trustme) names no CRL; Let's Encrypt's certificates do.
+        "cert_revocation": "Neither CRL nor OCSP URI provided",
+    }
+    report = folder / "testssl.json"
+    report.unlink(missing_ok=True)
+    command = [
+        *(testssl, "--quiet", "--color", "0", "--warnings", "batch"),
+        *("-p", "-s", "-f", "-P", "-S", "-h", "-U"),
+        # The site's name, reached on loopback; no DNS lookups at all; the test's authority trusted.
+        *("--ip", "127.0.0.1", "--nodns", "none", "--add-ca", str(folder / "ca.pem")),
+        *("--jsonfile", str(report), proxy.url),
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert report.exists(), run.stdout + run.stderr
+    findings = json.loads(report.read_text())
+    serious = {
+        finding["id"]: finding["finding"]
+        for finding in findings
+        if finding["severity"] in {"HIGH", "CRITICAL"}
+    }
+    assert serious == forgiven
+    # The points of the issue, as testssl sees them.
+    by_id = {finding["id"]: finding for finding in findings}
+    # "Obsolete CBC ciphers (AES, ARIA etc.)"
+    assert by_id["cipherlist_AVERAGE"]["finding"] == "not offered"
+    assert by_id["LUCKY13"]["severity"] == "OK"
+    assert by_id["HSTS_time"]["severity"] == "OK"
+    assert by_id["banner_server"]["finding"] == "nginx"
