@@ -1,15 +1,20 @@
-"""The shipped deploy/nginx.conf, run for real: nginx over TLS in front of two gunicorn instances,
-probed as a browser and as an attacker would."""
+"""The shipped deployment, run for real: deploy/nginx.conf over TLS in front of two gunicorn
+instances, probed as a browser and as an attacker would; deploy/wsgiapp@.service, checked by
+systemd-analyze and by running its command."""
 
 import concurrent.futures
 import contextlib
 import http.client
 import http.cookiejar
 import json
+import os
 import re
+import shlex
+import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -21,6 +26,7 @@ from conftest import sign
 from conftest import signed
 from conftest import welcome
 from servers import ACCESS_LOG_WITH_PID
+from servers import ROOT
 from servers import SITE_NAME
 from servers import SiteHTTPSHandler
 from servers import answering_workers
@@ -548,3 +554,111 @@ def test_testssl_rates_nothing_high(proxy, tls):
     assert by_id["LUCKY13"]["severity"] == "OK"
     assert by_id["HSTS_time"]["severity"] == "OK"
     assert by_id["banner_server"]["finding"] == "nginx"
+
+
+# deploy/wsgiapp@.service: one gunicorn instance per port, its keys passed as a credential.
+
+UNIT = ROOT / "deploy" / "wsgiapp@.service"
+# Where the unit expects the checkout, and the program it starts.
+UNIT_ROOT = "/opt/wsgiapp"
+UNIT_GUNICORN = f"{UNIT_ROOT}/.venv/bin/gunicorn"
+
+
+def unit_settings() -> dict[str, list[str]]:
+    """The unit's settings, each key with its values in order (a key may come more than once)."""
+    settings: dict[str, list[str]] = {}
+    for line in UNIT.read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def systemd_analyze():
+    return require_executable("systemd-analyze", install="Debian: apt-get install systemd")
+
+
+@pytest.fixture
+def unit_folder(tmp_path):
+    """A folder holding only the unit: systemd-analyze finds the template of an instance there."""
+    shutil.copy(UNIT, tmp_path / UNIT.name)
+    return tmp_path
+
+
+def test_systemd_analyze_verifies_an_instance(systemd_analyze, unit_folder):
+    """Unknown or misspelt settings, bad values, missing sections: any complaint fails, but that
+    the unit's program is not installed here."""
+    instance = unit_folder / "wsgiapp@8001.service"
+    run = subprocess.run(
+        [systemd_analyze, "verify", "--man=no", str(instance)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    not_installed = (
+        f"wsgiapp@8001.service: Command {UNIT_GUNICORN} is not executable: No such file or directory"
+    )
+    complaints = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
+    assert [line for line in complaints if line != not_installed] == []
+    assert (run.returncode == 0) is (complaints == [])
+
+
+def test_systemd_analyze_rates_the_sandbox_ok(systemd_analyze, unit_folder):
+    """systemd-analyze security, on the unit file: exposure at most 2.0 of 10 ("OK")."""
+    run = subprocess.run(
+        [systemd_analyze, "security", "--offline=yes", str(unit_folder / "wsgiapp@8001.service")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    exposure = re.search(r"Overall exposure level for wsgiapp@8001\.service: (\d+\.\d+)", run.stdout)
+    assert exposure, run.stdout + run.stderr
+    assert float(exposure.group(1)) <= 2.0, run.stdout
+
+
+def test_the_unit_runs_gunicorn_sandboxed_with_the_keys_as_a_credential():
+    settings = unit_settings()
+    command = shlex.split(settings["ExecStart"][0])
+    assert command[0] == UNIT_GUNICORN
+    assert command[-1] == "wsgiapp:application"
+    # The repository's config, and the instance's port over the config's bind address.
+    assert " -c /opt/wsgiapp/gunicorn.conf.py " in f" {settings['ExecStart'][0]} "
+    assert " -b 127.0.0.1:%i " in f" {settings['ExecStart'][0]} "
+    assert settings["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert settings["Restart"] == ["on-failure"]
+    assert settings["DynamicUser"] == ["yes"]
+    for key, value in {"ProtectSystem": "strict", "NoNewPrivileges": "yes", "PrivateTmp": "yes"}.items():
+        assert settings[key] == [value], key
+    # The keys: a credential, and only its path in the environment.
+    assert settings["LoadCredential"] == ["secret_keys:/etc/wsgiapp/secret_keys"]
+    assert settings["Environment"] == ["SECRET_KEY_FILE=%d/secret_keys"]
+    assert "EnvironmentFile" not in settings
+    assert "SetCredential" not in settings
+
+
+def test_the_units_command_serves_with_the_keys_of_its_credential(tmp_path):
+    """ExecStart as systemd runs it, with this repository for /opt/wsgiapp, the port for %i and a
+    folder for the credentials directory (%d), in an environment without a home or state folder,
+    as a dynamic user has: it signs with the first key of the file and accepts the others."""
+    port = free_port()
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    (credentials / "secret_keys").write_text(f"{NEW_KEY}\n{TEST_KEY}\n")
+    settings = unit_settings()
+    command = [
+        argument.replace("%i", str(port)).replace(UNIT_ROOT, str(ROOT))
+        for argument in shlex.split(settings["ExecStart"][0])
+    ]
+    command[:1] = [sys.executable, "-m", "gunicorn"]
+    name, _, value = settings["Environment"][0].partition("=")
+    env = {name: value.replace("%d", str(credentials)), "HOME": "/nonexistent", "XDG_STATE_HOME": None}
+    assert settings["WorkingDirectory"] == [UNIT_ROOT]
+    with serve(command, port, env=env, cwd=ROOT) as app:
+        assert f"Listening at: http://127.0.0.1:{port}" in app.output()
+        assert cookie_pair(fetch(app.url + "/setcookie", **form("alice"))) == signed("alice", NEW_KEY)
+        old = fetch(app.url + "/getcookie", headers={"Cookie": signed("alice", TEST_KEY)})
+        assert welcome("alice") in old.body
+    assert not os.path.exists("/nonexistent")
