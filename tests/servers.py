@@ -1,6 +1,7 @@
 """Start the app in a real server as a subprocess on a free loopback port, and stop it; talk to it."""
 
 import contextlib
+import datetime
 import http.client
 import importlib.util
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -210,15 +212,19 @@ def fetch(
     source: str | None = None,
     context: ssl.SSLContext | None = None,
 ) -> Response:
-    """One request on a new connection, read whole; source is the client's own loopback address."""
+    """One request on a new connection, read whole; source is the client's own loopback address.
+
+    A URL with the site's name of deploy/nginx.conf (SITE_NAME) goes to loopback (see SiteHTTPConnection).
+    """
     parts = urlsplit(url)
     source_address = (source, 0) if source else None
+    site = parts.hostname == SITE_NAME
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(
+        conn = (SiteHTTPSConnection if site else http.client.HTTPSConnection)(
             parts.hostname, parts.port, timeout=10, source_address=source_address, context=context
         )
     else:
-        conn = http.client.HTTPConnection(
+        conn = (SiteHTTPConnection if site else http.client.HTTPConnection)(
             parts.hostname, parts.port, timeout=10, source_address=source_address
         )
     try:
@@ -255,6 +261,50 @@ def cookie_pair(response: Response) -> str:
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 
 
+def site_name() -> str:
+    """The one server_name of deploy/nginx.conf: its default servers refuse every other name."""
+    names = set(re.findall(r"^\s*server_name\s+(\S+);", NGINX_CONF.read_text("utf-8"), re.M))
+    assert len(names) == 1, f"{NGINX_CONF.name} should name one site, not {names}"
+    return names.pop()
+
+
+SITE_NAME = site_name()
+
+
+def connect_to_loopback(address: tuple[str, int], *args: object, **kwargs: object) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", address[1]), *args, **kwargs)
+
+
+class SiteHTTPConnection(http.client.HTTPConnection):
+    """A connection to the site's name, made to 127.0.0.1, as `curl --resolve` does: the name is
+    still the Host header (and, over https, the SNI and the name the certificate is checked for)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = connect_to_loopback
+
+
+class SiteHTTPSConnection(http.client.HTTPSConnection):
+    """SiteHTTPConnection over TLS."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = connect_to_loopback
+
+
+class SiteHTTPSHandler(urllib.request.HTTPSHandler):
+    """For urllib openers: https URLs with the site's name go to loopback."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self.site_context = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        if req.host.partition(":")[0] != SITE_NAME:
+            return super().https_open(req)
+        return self.do_open(SiteHTTPSConnection, req, context=self.site_context)
+
+
 def require_nginx() -> str:
     return require_executable("nginx", "/usr/sbin/nginx", install="Debian: apt-get install nginx-light")
 
@@ -268,11 +318,11 @@ class Proxy:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.https_port}"
+        return f"https://{SITE_NAME}:{self.https_port}"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{SITE_NAME}:{self.http_port}"
 
     def output(self) -> str:
         """nginx's error log so far."""
@@ -292,8 +342,15 @@ def render_nginx_conf(upstream_ports: list[int], http_port: int, https_port: int
     assert len(example_ports) == len(upstream_ports), example_ports
     for example_port, port in zip(example_ports, upstream_ports, strict=True):
         text = replace_once(text, f"server 127.0.0.1:{example_port}", f"server 127.0.0.1:{port}")
-    text = replace_once(text, "listen 80;", f"listen 127.0.0.1:{http_port};")
-    text = replace_once(text, "listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
+    # The site's servers, and the default servers that refuse every other name.
+    for example_port, port in ((80, http_port), (443, https_port)):
+        ssl_flag = " ssl" if example_port == 443 else ""
+        for default in ("", " default_server"):
+            text = replace_once(
+                text,
+                f"listen {example_port}{ssl_flag}{default};",
+                f"listen 127.0.0.1:{port}{ssl_flag}{default};",
+            )
     text = re.sub(r"ssl_certificate .*;", f"ssl_certificate {tls / 'cert.pem'};", text)
     return re.sub(r"ssl_certificate_key .*;", f"ssl_certificate_key {tls / 'key.pem'};", text)
 
@@ -302,7 +359,9 @@ def render_nginx_conf(upstream_ports: list[int], http_port: int, https_port: int
 def run_nginx(nginx: str, upstream_ports: list[int], tls: Path) -> Iterator[Proxy]:
     """nginx in the foreground, its pid file, logs and temporary files in a folder of its own.
 
-    tls holds cert.pem and key.pem for 127.0.0.1.
+    tls holds cert.pem and key.pem for SITE_NAME (make_tls). The http context around the site
+    holds what Debian's /etc/nginx/nginx.conf sets there, so that the site must override it, and
+    must not set it again (nginx refuses a duplicate directive).
     """
     folder = Path(tempfile.mkdtemp(prefix="nginx-"))
     # Run as root, nginx's workers run as nobody: they must reach the temporary files.
@@ -320,6 +379,8 @@ def run_nginx(nginx: str, upstream_ports: list[int], tls: Path) -> Iterator[Prox
         "http {\n"
         f"    access_log {folder / 'access.log'};\n"
         f"{temp_paths}\n"
+        "    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;\n"
+        "    ssl_prefer_server_ciphers on;\n"
         f"    include {folder / 'site.conf'};\n"
         "}\n"
     )
@@ -349,11 +410,17 @@ def answers(url: str) -> bool:
 
 
 def make_tls(folder: Path) -> ssl.SSLContext:
-    """Write cert.pem and key.pem for 127.0.0.1 into folder; return a client context that trusts them."""
+    """Write cert.pem and key.pem for SITE_NAME into folder, and ca.pem, their authority; return a
+    client context that trusts it."""
     import trustme
 
     authority = trustme.CA()
-    certificate = authority.issue_cert("127.0.0.1")
+    authority.cert_pem.write_to_path(folder / "ca.pem")
+    # Valid for 90 days, as Let's Encrypt's are (testssl.sh rates a longer one HIGH).
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = authority.issue_cert(
+        SITE_NAME, not_before=now - datetime.timedelta(hours=1), not_after=now + datetime.timedelta(days=90)
+    )
     certificate.private_key_pem.write_to_path(folder / "key.pem")
     certificate.cert_chain_pems[0].write_to_path(folder / "cert.pem")
     for pem in certificate.cert_chain_pems[1:]:

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from servers import SITE_NAME
 from servers import fetch
 from servers import free_port
 from servers import gunicorn_command
@@ -24,6 +25,7 @@ from servers import require_nginx
 from servers import run_nginx
 from servers import send_raw
 from servers import serve
+from servers import wait_for
 from servers import wait_for_workers
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
@@ -151,22 +153,50 @@ def receive_all(sock: socket.socket) -> bytes:
     return received
 
 
+def sent_back(sock: socket.socket) -> bytes | None:
+    """Everything the server sent, until it closed, if it sent anything but TLS's own records (a
+    TLS 1.3 server sends session tickets after the handshake); None if not."""
+    if not select.select([sock], [], [], 0)[0]:
+        return None
+    sock.setblocking(False)
+    try:
+        first = sock.recv(65536)
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return None
+    finally:
+        sock.settimeout(10)
+    return first + receive_all(sock) if first else first
+
+
 def trickle(
     port: int,
     stop: threading.Event,
     give_up_after: float,
     outcomes: list[str],
     context: ssl.SSLContext | None = None,
+    source: str = "127.0.0.1",
+    until_answered: bool = False,
 ) -> None:
-    """Send a form one byte a second, never finishing it: until cut off, told to stop, or give_up_after."""
+    """Send a form one byte a second, never finishing it: until cut off, told to stop, or
+    give_up_after; or, until_answered, until the server answers. Over TLS (context), to the site's
+    name of deploy/nginx.conf."""
+    head = (
+        FORM_HEAD if context is None else FORM_HEAD.replace(b"Host: 127.0.0.1", f"Host: {SITE_NAME}".encode())
+    )
     with contextlib.ExitStack() as stack:
-        sock = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
+        sock = stack.enter_context(
+            socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+        )
         if context is not None:
-            sock = stack.enter_context(context.wrap_socket(sock, server_hostname="127.0.0.1"))
-        sock.sendall(FORM_HEAD + b"Content-Length: 16000\r\n\r\nnm=")
+            sock = stack.enter_context(context.wrap_socket(sock, server_hostname=SITE_NAME))
+        sock.sendall(head + b"Content-Length: 16000\r\n\r\nnm=")
         started = time.monotonic()
         try:
             while not stop.is_set() and time.monotonic() - started < give_up_after:
+                if until_answered and (answer := sent_back(sock)) is not None:
+                    # An answer, or the end, before the body is done: a refusal.
+                    outcomes.append(f"answered {parse_response(answer).status}" if answer else "cut off")
+                    return
                 sock.sendall(b"a")
                 stop.wait(1)
         except OSError:
@@ -258,3 +288,106 @@ def test_slow_clients_behind_nginx_hold_no_worker(tmp_path):
             assert "WORKER TIMEOUT" not in server.output()
             # The slow bodies never reached gunicorn: its access log holds only the one GET.
             assert "POST /setcookie" not in server.output()
+
+
+# What deploy/nginx.conf allows one client address: requests in progress, and how long a client may
+# wait between two sends.
+LIMIT_CONN = 20
+CLIENT_HEADER_TIMEOUT = 10
+
+
+@pytest.fixture
+def proxy(tmp_path):
+    """deploy/nginx.conf in front of two one-worker instances; the client context trusting it."""
+    nginx = require_nginx()
+    context = make_tls(tmp_path)
+    first_port, second_port = free_port(), free_port()
+    with (
+        serve(gunicorn_command(first_port, "--workers", "1"), first_port),
+        serve(gunicorn_command(second_port, "--workers", "1"), second_port),
+        run_nginx(nginx, [first_port, second_port], tmp_path) as proxy,
+    ):
+        yield proxy, context
+
+
+def test_one_address_has_at_most_limit_conn_requests_in_progress(proxy):
+    """Slow bodies from one address, 5 more than limit_conn: the 5 get 429 at once, the others go
+    on; another address is served meanwhile."""
+    proxy, context = proxy
+    stop = threading.Event()
+    outcomes = []
+    threads = [
+        threading.Thread(
+            target=trickle, args=(proxy.https_port, stop, 60, outcomes, context, "127.0.0.2", True)
+        )
+        for _ in range(LIMIT_CONN + 5)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(outcomes) >= 5)
+        assert fetch(proxy.url + "/", source="127.0.0.3", context=context).status == 200
+        # The slow ones are still going: they were counted, and nothing cut them off.
+        time.sleep(2)
+        assert outcomes == ["answered 429"] * 5
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert sorted(outcomes) == ["answered 429"] * 5 + ["gave up"] * LIMIT_CONN
+
+
+def test_a_flood_of_half_sent_requests_ends_at_client_header_timeout(proxy, capsys):
+    """What nginx alone can do against one address opening connections and never finishing a
+    request head: limit_conn does not count them (no request yet), so they fill the test nginx's
+    256 worker_connections and a second address is refused; client_header_timeout closes them
+    all, and the second address is served again, CLIENT_HEADER_TIMEOUT seconds after the flood.
+    A flood kept up holds nginx for as long as it lasts: deploy/DEPLOYING-DRAFT.md says what
+    stops it (a per-address connection limit in front of nginx)."""
+    proxy, context = proxy
+    flood = []
+    refused = 0
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        for _ in range(300):
+            try:
+                sock = stack.enter_context(
+                    socket.create_connection(
+                        ("127.0.0.1", proxy.https_port), timeout=5, source_address=("127.0.0.2", 0)
+                    )
+                )
+                sock = stack.enter_context(context.wrap_socket(sock, server_hostname=SITE_NAME))
+                sock.sendall(f"GET / HTTP/1.1\r\nHost: {SITE_NAME}\r\n".encode())
+                flood.append(sock)
+            except OSError:
+                refused += 1
+        sent = time.monotonic() - started
+        probes = []
+        while time.monotonic() - started < CLIENT_HEADER_TIMEOUT + 20:
+            try:
+                probes.append(
+                    (
+                        time.monotonic() - started,
+                        fetch(proxy.url + "/", source="127.0.0.3", context=context).status,
+                    )
+                )
+            except OSError as error:
+                probes.append((time.monotonic() - started, type(error).__name__))
+            if probes[-1][1] == 200:
+                break
+            time.sleep(0.25)
+        closed = []
+        for sock in flood:
+            sock.settimeout(CLIENT_HEADER_TIMEOUT + 20)
+            assert receive_all(sock) == b""
+            closed.append(time.monotonic() - started)
+    failed = [when for when, outcome in probes if outcome != 200]
+    with capsys.disabled():
+        print(f"\none address: {len(flood)} half-sent requests held in {sent:.1f} s, {refused} refused")
+        print(f"another address: {len(failed)} of {len(probes)} tries refused, in at {probes[-1][0]:.1f} s")
+        print(f"nginx closed the held connections by {max(closed):.1f} s")
+    assert len(flood) > 200
+    assert failed, "the flood did not fill nginx: update DEPLOYING-DRAFT.md"
+    assert probes[-1][1] == 200
+    assert probes[-1][0] < CLIENT_HEADER_TIMEOUT + 5
+    assert max(closed) < CLIENT_HEADER_TIMEOUT + 5
