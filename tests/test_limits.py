@@ -342,7 +342,7 @@ def test_a_flood_of_half_sent_requests_ends_at_client_header_timeout(proxy, caps
     request head: limit_conn does not count them (no request yet), so they fill the test nginx's
     256 worker_connections and a second address is refused; client_header_timeout closes them
     all, and the second address is served again, CLIENT_HEADER_TIMEOUT seconds after the flood.
-    A flood kept up holds nginx for as long as it lasts: deploy/DEPLOYING-DRAFT.md says what
+    A flood kept up holds nginx for as long as it lasts: docs/deploying.md says what
     stops it (a per-address connection limit in front of nginx)."""
     proxy, context = proxy
     flood = []
@@ -387,7 +387,7 @@ def test_a_flood_of_half_sent_requests_ends_at_client_header_timeout(proxy, caps
         print(f"another address: {len(failed)} of {len(probes)} tries refused, in at {probes[-1][0]:.1f} s")
         print(f"nginx closed the held connections by {max(closed):.1f} s")
     assert len(flood) > 200
-    assert failed, "the flood did not fill nginx: update DEPLOYING-DRAFT.md"
+    assert failed, "the flood did not fill nginx: update docs/deploying.md"
     assert probes[-1][1] == 200
     assert probes[-1][0] < CLIENT_HEADER_TIMEOUT + 5
     assert max(closed) < CLIENT_HEADER_TIMEOUT + 5
