@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 # Every app, in this process and in the servers, signs and verifies with this key. The Flask app and
 # the servers read it from the environment, like a deployment; wsgiapp in process is built with it.
-BENCH_KEY = "bench-secret-key"
+BENCH_KEY = "bench-secret-key-of-32-characters"
 os.environ["SECRET_KEY"] = BENCH_KEY
 os.environ.pop("SECRET_KEY_FALLBACKS", None)
 os.environ.pop("COOKIE_MAX_AGE", None)
