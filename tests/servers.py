@@ -494,6 +494,16 @@ def parse_response(data: bytes) -> RawResponse:
     return response
 
 
+def accept_queue(port: int) -> int | None:
+    """How many connections wait to be accepted by the socket listening on this IPv4 port, from
+    Linux's /proc/net/tcp (a listening socket's rx_queue); None if nothing listens on it."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+            return int(fields[4].partition(":")[2], 16)
+    return None
+
+
 def children(pid: int) -> set[int]:
     """The processes whose parent is pid: a gunicorn master's workers."""
     found = set()
