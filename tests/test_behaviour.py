@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import stat
+import tempfile
 from http import HTTPStatus
 from pathlib import Path
 from string import Template
@@ -494,3 +495,48 @@ def test_a_bad_max_age_stops_before_a_key_file_is_made(tmp_path):
     with pytest.raises(SettingsError):
         settings_from({"XDG_STATE_HOME": str(tmp_path), "COOKIE_MAX_AGE": "x"})
     assert os.listdir(tmp_path) == []
+
+
+def test_a_generated_key_is_made_in_a_folder_that_already_exists(tmp_path):
+    (tmp_path / "wsgiapp").mkdir()
+    keys = settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys
+    assert keys == ((tmp_path / "wsgiapp" / "secret_key").read_text().strip(),)
+
+
+def test_a_generated_key_does_not_need_the_temporary_folder(tmp_path, monkeypatch):
+    # TMPDIR may be missing or on another filesystem: the key is written beside its final name.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    keys = settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys
+    assert keys == ((tmp_path / "wsgiapp" / "secret_key").read_text().strip(),)
+
+
+def test_of_processes_starting_together_all_use_the_key_the_first_one_made(tmp_path, monkeypatch):
+    path = tmp_path / "wsgiapp" / "secret_key"
+    link = os.link
+
+    def another_process_was_first(source, target):
+        path.write_text(f"{KEY}\n")
+        link(source, target)
+
+    monkeypatch.setattr(os, "link", another_process_was_first)
+    assert settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys == (KEY,)
+    assert os.listdir(path.parent) == ["secret_key"]
+
+
+def test_a_bad_generated_key_file_is_named_in_the_message(tmp_path):
+    path = tmp_path / "wsgiapp" / "secret_key"
+    path.parent.mkdir()
+    path.write_text("\n")
+    with pytest.raises(SettingsError) as raised:
+        settings_from({"XDG_STATE_HOME": str(tmp_path)})
+    assert str(raised.value) == f"the generated key file {path} holds no key"
+
+
+@pytest.mark.parametrize("value", ["1", "86400", "0400"])
+def test_any_positive_max_age_is_accepted(value):
+    assert settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}).max_age == int(value)
+    _, headers, _, _ = call(
+        make_test_app(KEY, max_age=int(value)), "POST", "/setcookie", b"nm=a", CONTENT_TYPE=FORM
+    )
+    cookie = dict(headers)["Set-Cookie"]
+    assert f"Max-Age={int(value)}" in cookie.split("; ")
