@@ -8,16 +8,18 @@ import string
 import time
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from pathlib import Path
 from typing import NamedTuple
 from wsgiref.validate import validator
 
 import pytest
+from conftest import ALLOW
 from conftest import COOKIE_OCTETS
+from conftest import CSP
 from conftest import TEST_APP
 from conftest import TEST_KEY
 from conftest import BufferedClient
 from conftest import make_test_app
+from conftest import run_app
 from conftest import sign
 from conftest import sign_payload
 from conftest import welcome
@@ -29,12 +31,6 @@ from werkzeug.test import EnvironBuilder
 import wsgiapp
 
 FORM = "application/x-www-form-urlencoded"
-STYLE = (Path(wsgiapp.__file__).parent / "html" / "style.css").read_bytes()
-STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE).digest()).decode()
-CSP = (
-    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 PAGE_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
     "X-Content-Type-Options": "nosniff",
@@ -383,7 +379,7 @@ def test_a_form_over_the_limits_is_413(client, content_type, data):
     assert "Set-Cookie" not in response.headers
 
 
-class Served(NamedTuple):
+class Answer(NamedTuple):
     status: int
     headers: dict[str, str]
     body: bytes
@@ -396,7 +392,7 @@ def post(
     content_length: int | None = None,
     stream: object = None,
     chunked: bool = False,
-) -> Served:
+) -> Answer:
     """POST /setcookie as a server hands it over: with a Content-Length (the body's own unless
     given), or chunked (none, and the stream ends where the body does); stream replaces the body's.
 
@@ -411,20 +407,9 @@ def post(
         environ["wsgi.input_terminated"] = True
     else:
         environ["CONTENT_LENGTH"] = str(len(body) if content_length is None else content_length)
-    started = []
-
-    def start_response(status, headers, exc_info=None):
-        started.append((status, dict(headers)))
-        return lambda data: None
-
-    app_iter = validator(TEST_APP)(environ, start_response)
-    try:
-        page_body = b"".join(app_iter)
-    finally:
-        app_iter.close()
-    ((status, headers),) = started
+    served = run_app(TEST_APP, environ)
     # The code only: the phrase changes between Python versions (413 is "Content Too Large" in 3.13).
-    return Served(int(status.split()[0]), headers, page_body, errors.getvalue())
+    return Answer(int(served.status.split()[0]), dict(served.headers), served.body, errors.getvalue())
 
 
 @pytest.mark.parametrize(
@@ -532,7 +517,7 @@ def test_a_body_the_client_broke_is_400(error):
     assert answer.errors == ""
 
 
-def assert_server_error(answer: Served, error: str) -> None:
+def assert_server_error(answer: Answer, error: str) -> None:
     assert answer.status == 500
     assert b"Something went wrong on our side." in answer.body
     assert "Set-Cookie" not in answer.headers
@@ -897,14 +882,7 @@ def test_options_answers_204_with_allow(client, path, allow):
 
 def test_allow_lists_every_method_of_every_path():
     """Stated here, not rebuilt from the route table: a route added or lost shows."""
-    assert wsgiapp.ALLOW == {
-        "/": "GET, HEAD, OPTIONS",
-        "/setcookie": "GET, HEAD, OPTIONS, POST",
-        "/getcookie": "GET, HEAD, OPTIONS",
-        "/deletecookie": "OPTIONS, POST",
-        "/favicon.svg": "GET, HEAD, OPTIONS",
-        "/robots.txt": "GET, HEAD, OPTIONS",
-    }
+    assert wsgiapp.ALLOW == ALLOW
 
 
 # Errors
@@ -917,19 +895,9 @@ def test_an_exception_is_a_plain_500_with_the_traceback_in_the_log(monkeypatch):
     monkeypatch.setitem(wsgiapp.ROUTES, "/", {"GET": broken})
     errors = io.StringIO()
     environ = EnvironBuilder(path="/", errors_stream=errors).get_environ()
-    started = []
-
     # Werkzeug's test client re-raises any exc_info; a server (PEP 3333) sends the page.
-    def start_response(status, headers, exc_info=None):
-        started.append((status, dict(headers), exc_info))
-        return lambda data: None
-
-    app_iter = validator(TEST_APP)(environ, start_response)
-    try:
-        body = b"".join(app_iter).decode()
-    finally:
-        app_iter.close()
-    ((status, headers, exc_info),) = started
+    status, headers, body, exc_info = run_app(TEST_APP, environ)
+    headers, body = dict(headers), body.decode()
     assert status.startswith("500 ")
     assert {name: headers[name] for name in PAGE_HEADERS} == PAGE_HEADERS
     assert headers["Content-Length"] == str(len(body.encode()))

@@ -1,8 +1,6 @@
 """Behaviour that mutation testing found unchecked (tests/MUTANTS.md): exact statuses, header lists,
 bodies, messages and log lines, each against an oracle written here from html/ and the README's rules."""
 
-import base64
-import hashlib
 import html
 import importlib.util
 import io
@@ -11,13 +9,14 @@ import os
 import stat
 import tempfile
 from http import HTTPStatus
-from pathlib import Path
 from string import Template
-from wsgiref.validate import validator
 
 import pytest
+from conftest import CSP
+from conftest import HTML
 from conftest import TEST_APP
 from conftest import make_test_app
+from conftest import run_app
 from conftest import sign
 from conftest import sign_payload
 from conftest import signed
@@ -29,13 +28,7 @@ from wsgiapp import SettingsError
 from wsgiapp import settings_from
 from wsgiapp import settings_or_exit
 
-HTML = Path(__file__).resolve().parent.parent / "html"
 STYLE = (HTML / "style.css").read_text("utf-8")
-STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-CSP = (
-    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 SECURITY = [
     ("X-Content-Type-Options", "nosniff"),
     ("Content-Security-Policy", CSP),
@@ -83,18 +76,7 @@ def call(app, method: str = "GET", path: str = "/", body: bytes = b"", stream=No
     env["wsgi.input"] = io.BytesIO(body) if stream is None else stream
     if body and "CONTENT_LENGTH" not in environ:
         env["CONTENT_LENGTH"] = str(len(body))
-    started = []
-
-    def start_response(status, headers, exc_info=None):
-        started.append((status, headers))
-        return lambda data: None
-
-    app_iter = validator(app)(env, start_response)
-    try:
-        data = b"".join(app_iter)
-    finally:
-        app_iter.close()
-    ((status, headers),) = started
+    status, headers, data, _ = run_app(app, env)
     return status, headers, data, errors.getvalue()
 
 

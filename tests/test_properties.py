@@ -4,8 +4,6 @@ Every request goes through wsgiref's validator. A few hundred examples per test 
 HYPOTHESIS_PROFILE=ci runs many more (see .ci/run).
 """
 
-import base64
-import hashlib
 import html
 import io
 import os
@@ -15,12 +13,14 @@ import unicodedata
 import urllib.parse
 import warnings
 from html.parser import HTMLParser
-from pathlib import Path
 from wsgiref.validate import WSGIWarning
-from wsgiref.validate import validator
 
+from conftest import ALLOW
 from conftest import COOKIE_OCTETS
+from conftest import CSP
+from conftest import HTML
 from conftest import TEST_APP
+from conftest import run_app
 from conftest import sign
 from gunicorn.http.errors import ChunkMissingTerminator
 from gunicorn.http.errors import InvalidChunkSize
@@ -39,24 +39,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 HOST = "localhost"
 # The user cookie's name by scheme: over https, with the __Host- prefix.
 COOKIE_NAMES = {"http": "userID", "https": "__Host-userID"}
-# The limits, the policy and the Allow values as the README states them, not taken from the app.
+# The limits as the README states them, not taken from the app (conftest: CSP, ALLOW).
 NAME_LIMIT = 64
 BODY_LIMIT = 16 * 1024
 PARTS_LIMIT = 8
-HTML = Path(__file__).resolve().parent.parent / "html"
-STYLE_HASH = base64.b64encode(hashlib.sha256((HTML / "style.css").read_bytes()).digest()).decode()
-CSP = (
-    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-ALLOW = {
-    "/": "GET, HEAD, OPTIONS",
-    "/setcookie": "GET, HEAD, OPTIONS, POST",
-    "/getcookie": "GET, HEAD, OPTIONS",
-    "/deletecookie": "OPTIONS, POST",
-    "/favicon.svg": "GET, HEAD, OPTIONS",
-    "/robots.txt": "GET, HEAD, OPTIONS",
-}
 # Every header the app means to send, with its one value where it has one.
 FIXED_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -179,20 +165,10 @@ def call(
     if terminated:
         # As gunicorn does for a chunked body: the stream ends where the body does.
         environ["wsgi.input_terminated"] = True
-    started = []
-
-    def start_response(status, headers, exc_info=None):
-        started.append((status, headers))
-
     with warnings.catch_warnings():
         # The validator warns about methods it does not know; those are part of the test.
         warnings.filterwarnings("ignore", "Unknown REQUEST_METHOD", WSGIWarning)
-        result = validator(TEST_APP)(environ, start_response)
-        try:
-            response = b"".join(result)
-        finally:
-            result.close()
-    ((status, headers),) = started
+        status, headers, response, _ = run_app(TEST_APP, environ)
     return Answer(status, headers, response, errors.getvalue())
 
 
