@@ -3,13 +3,12 @@
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from servers import children
-from servers import memory_kib
-
 from bench import overhttp
 from bench.cases import APPS
 from bench.cases import CASES
 from bench.overhttp import Server
+from tests.helpers.servers import children
+from tests.helpers.servers import memory_kib
 
 
 class Memory(NamedTuple):

@@ -12,12 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from servers import Server
-from servers import children
-from servers import free_port
-from servers import gunicorn_command
-from servers import serve
-
 from bench.cases import APPS
 from bench.cases import BASES
 from bench.cases import BENCH_KEY
@@ -25,6 +19,11 @@ from bench.cases import CASES
 from bench.cases import Case
 from bench.cases import WrongAnswer
 from bench.cases import check_answer
+from tests.helpers.servers import Server
+from tests.helpers.servers import children
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import serve
 
 WRK_SCRIPT = Path(__file__).parent / "wrk.lua"
 # The routes loaded over HTTP: reading the cookie and setting it.

@@ -1,20 +1,21 @@
 """Take the README's screenshots of the three pages (800x360 PNG), in headless Chromium against gunicorn.
 
-Run from the repository root, with the test extra installed: `python docs/screenshots.py`.
+Run from the repository root, with the test extra installed: `python -m docs.screenshots` (as a
+module, so that the root is on sys.path and tests.helpers imports).
 """
 
 import shutil
 import sys
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parent
-sys.path.insert(0, str(DOCS.parent / "tests"))
+from playwright.sync_api import sync_playwright
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-from servers import CHROMIUM_ARGS  # noqa: E402
-from servers import free_port  # noqa: E402
-from servers import gunicorn_command  # noqa: E402
-from servers import serve  # noqa: E402
+from tests.helpers.servers import CHROMIUM_ARGS
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import serve
+
+DOCS = Path(__file__).resolve().parent
 
 
 def main() -> None:

@@ -12,18 +12,18 @@ from http import HTTPStatus
 from string import Template
 
 import pytest
-from conftest import CSP
-from conftest import HTML
-from conftest import TEST_APP
-from conftest import make_test_app
-from conftest import run_app
-from conftest import sign
-from conftest import sign_payload
-from conftest import signed
-from conftest import welcome
 from werkzeug.test import EnvironBuilder
 
 import wsgiapp
+from tests.helpers.inprocess import TEST_APP
+from tests.helpers.inprocess import make_test_app
+from tests.helpers.inprocess import run_app
+from tests.helpers.oracle import CSP
+from tests.helpers.oracle import HTML
+from tests.helpers.oracle import sign
+from tests.helpers.oracle import sign_payload
+from tests.helpers.oracle import signed
+from tests.helpers.oracle import welcome
 from wsgiapp import SettingsError
 from wsgiapp import settings_from
 from wsgiapp import settings_or_exit
@@ -70,14 +70,13 @@ def page_headers(body: bytes, *extra: tuple[str, str]) -> list[tuple[str, str]]:
 
 def call(app, method: str = "GET", path: str = "/", body: bytes = b"", stream=None, **environ):
     """One request at the WSGI level, through wsgiref's validator: (status line, header list, body, log)."""
-    errors = io.StringIO()
-    env = EnvironBuilder(method=method, path=path, errors_stream=errors).get_environ()
+    env = EnvironBuilder(method=method, path=path, errors_stream=io.StringIO()).get_environ()
     env.update(environ)
     env["wsgi.input"] = io.BytesIO(body) if stream is None else stream
     if body and "CONTENT_LENGTH" not in environ:
         env["CONTENT_LENGTH"] = str(len(body))
-    status, headers, data, _ = run_app(app, env)
-    return status, headers, data, errors.getvalue()
+    answer = run_app(app, env)
+    return f"{answer.status} {answer.reason}", answer.headers, answer.body, answer.errors
 
 
 # Every answer that does not depend on a cookie: method, path -> status, header list, body.

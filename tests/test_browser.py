@@ -9,13 +9,14 @@ import http.server
 import threading
 
 import pytest
-from conftest import TEST_KEY
-from conftest import sign
-from servers import CHROMIUM_ARGS
-from servers import free_port
-from servers import gunicorn_command
-from servers import require_chromium
-from servers import serve
+
+from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import sign
+from tests.helpers.servers import CHROMIUM_ARGS
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import require_chromium
+from tests.helpers.servers import serve
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
 pytestmark = pytest.mark.slow

@@ -17,12 +17,13 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from conftest import TEST_KEY
-from conftest import sign
-from servers import free_port
-from servers import gunicorn_command
-from servers import require_executable
-from servers import serve
+
+from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import sign
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import require_executable
+from tests.helpers.servers import serve
 
 # Non-ASCII, and every character that RFC 6265 keeps out of a cookie value, with "%" and ".".
 NAMES = [

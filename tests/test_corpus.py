@@ -10,20 +10,20 @@ import re
 from typing import NamedTuple
 
 import pytest
-from conftest import COOKIE_OCTETS
-from conftest import sign as sign_text
-from conftest import sign_payload
 from itsdangerous import Signer
-from servers import children
-from servers import free_port
-from servers import gunicorn_command
-from servers import gunicorn_settings
-from servers import parse_response
-from servers import send_raw
-from servers import serve
-from servers import wait_for_workers
 
 import wsgiapp
+from tests.helpers.answer import parse_response
+from tests.helpers.answer import send_raw
+from tests.helpers.oracle import COOKIE_OCTETS
+from tests.helpers.oracle import sign as sign_text
+from tests.helpers.oracle import sign_payload
+from tests.helpers.servers import children
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import gunicorn_settings
+from tests.helpers.servers import serve
+from tests.helpers.servers import wait_for_workers
 
 KEY = "corpus-key"
 OLD_KEY = "corpus-old-key"

@@ -21,31 +21,30 @@ import urllib.request
 import warnings
 
 import pytest
-from conftest import TEST_KEY
-from conftest import sign
-from conftest import signed
-from conftest import welcome
-from servers import ACCESS_LOG_WITH_PID
-from servers import ROOT
-from servers import SITE_NAME
-from servers import SiteHTTPSHandler
-from servers import answering_workers
-from servers import cookie_header
-from servers import cookie_pair
-from servers import fetch
-from servers import form
-from servers import free_port
-from servers import gunicorn_command
-from servers import make_tls
-from servers import parse_response
-from servers import require_executable
-from servers import require_nginx
-from servers import run_nginx
-from servers import send_raw
-from servers import serve
-from servers import wait_for
 
 import wsgiapp
+from tests.helpers.answer import SITE_NAME
+from tests.helpers.answer import SiteHTTPSHandler
+from tests.helpers.answer import fetch
+from tests.helpers.answer import form
+from tests.helpers.answer import parse_response
+from tests.helpers.answer import receive_all
+from tests.helpers.answer import send_raw
+from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import sign
+from tests.helpers.oracle import signed
+from tests.helpers.oracle import welcome
+from tests.helpers.servers import ACCESS_LOG_WITH_PID
+from tests.helpers.servers import answering_workers
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import make_tls
+from tests.helpers.servers import require_executable
+from tests.helpers.servers import require_nginx
+from tests.helpers.servers import run_nginx
+from tests.helpers.servers import serve
+from tests.helpers.servers import wait_for
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
 pytestmark = pytest.mark.slow
@@ -54,7 +53,7 @@ NEW_KEY = "new-secret-key"
 
 
 def attrs(response) -> set[str]:
-    return set(cookie_header(response).split("; "))
+    return set(response.cookie_header().split("; "))
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +108,7 @@ def test_plain_http_is_sent_to_https(proxy):
     answer = fetch(proxy.http_url + "/getcookie")
     assert answer.status == 301
     # The example listens on 443, so the address it sends browsers to has no port.
-    assert answer.headers["Location"] == f"https://{SITE_NAME}/getcookie"
+    assert answer.header("Location") == f"https://{SITE_NAME}/getcookie"
 
 
 def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instances, context):
@@ -127,10 +126,10 @@ def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instanc
 
     before = [answered(server, "GET /getcookie") for server in instances]
     answers = [
-        fetch(proxy.url + "/getcookie", headers={"Cookie": cookie_pair(login)}, context=context)
+        fetch(proxy.url + "/getcookie", headers={"Cookie": login.cookie_pair()}, context=context)
         for _ in range(10)
     ]
-    assert [(answer.status, welcome("alice") in answer.body) for answer in answers] == [(200, True)] * 10
+    assert [(answer.status, welcome("alice") in answer.text) for answer in answers] == [(200, True)] * 10
     # A worker writes its access log line after the answer: wait for all ten.
     wait_for(lambda: sum(answered(server, "GET /getcookie") for server in instances) == sum(before) + 10)
     counts = [
@@ -162,7 +161,7 @@ def test_nginx_passes_the_host_with_its_port(proxy, context, origin, status):
     post["headers"] = {**post["headers"], "Origin": origin or proxy.url}
     answer = fetch(proxy.url + "/setcookie", **post, context=context)
     assert answer.status == status
-    assert (answer.headers.get_all("Set-Cookie") is None) is (status == 403)
+    assert (answer.values("Set-Cookie") == []) is (status == 403)
 
 
 def test_nginx_adds_the_client_to_x_forwarded_for(proxy, instances, context):
@@ -204,7 +203,7 @@ def test_the_body_limit_matches_the_app(proxy, context, size, status, text):
     post["body"] = b"nm=" + b"a" * (size - 3)
     answer = fetch(proxy.url + "/setcookie", **post, context=context)
     assert answer.status == status
-    assert text in answer.body
+    assert text in answer.text
 
 
 @pytest.mark.parametrize(("peer", "secure"), [("127.0.0.1", True), ("127.0.0.3", False)])
@@ -219,24 +218,24 @@ def test_x_forwarded_proto_counts_only_from_a_trusted_peer(instances, peer, secu
 
 def test_key_rotation(instances):
     """A new key with the old one as a fallback accepts old cookies and signs with the new key."""
-    old = cookie_pair(fetch(instances[0].url + "/setcookie", **form("alice")))
+    old = fetch(instances[0].url + "/setcookie", **form("alice")).cookie_pair()
     assert old == signed("alice", TEST_KEY)
     with instance(NEW_KEY, fallbacks=TEST_KEY) as rotated, instance(NEW_KEY) as forgetful:
         answer = fetch(rotated.url + "/getcookie", headers={"Cookie": old})
-        assert welcome("alice") in answer.body
-        assert answer.headers.get_all("Set-Cookie") is None
-        new = cookie_pair(fetch(rotated.url + "/setcookie", **form("alice")))
+        assert welcome("alice") in answer.text
+        assert answer.values("Set-Cookie") == []
+        new = fetch(rotated.url + "/setcookie", **form("alice")).cookie_pair()
         assert new == signed("alice", NEW_KEY)
         assert new != old
 
         # Without the fallback, the old cookie is refused and cleared; the new one is accepted.
         answer = fetch(forgetful.url + "/getcookie", headers={"Cookie": old})
-        assert "<h1>No user is set</h1>" in answer.body
-        assert cookie_pair(answer) == "userID="
-        assert welcome("alice") in fetch(forgetful.url + "/getcookie", headers={"Cookie": new}).body
+        assert "<h1>No user is set</h1>" in answer.text
+        assert answer.cookie_pair() == "userID="
+        assert welcome("alice") in fetch(forgetful.url + "/getcookie", headers={"Cookie": new}).text
         # The old instances do not know the new key.
         answer = fetch(instances[0].url + "/getcookie", headers={"Cookie": new})
-        assert "<h1>No user is set</h1>" in answer.body
+        assert "<h1>No user is set</h1>" in answer.text
 
 
 # Hardening: the site answers only for its own name, over TLS that Mozilla's profile allows,
@@ -273,14 +272,6 @@ def handshake(
         context.wrap_socket(raw, server_hostname=name, session=session) as sock,
     ):
         return sock.version(), sock.cipher()[0], sock.session, sock.session_reused
-
-
-def receive_until_closed(sock: socket.socket) -> bytes:
-    received = b""
-    with contextlib.suppress(ConnectionResetError):
-        while chunk := sock.recv(65536):
-            received += chunk
-    return received
 
 
 @pytest.mark.parametrize(
@@ -344,11 +335,11 @@ def test_every_https_answer_has_hsts_and_no_version(proxy, context, path, status
     """The app's answers and nginx's own (413): HSTS (`always`), and Server without a version."""
     answer = fetch(proxy.url + path, **(over_the_body_limit(proxy) if post else {}), context=context)
     assert answer.status == status
-    assert answer.headers.get_all("Strict-Transport-Security") == ["max-age=63072000"]
-    max_age = int(answer.headers["Strict-Transport-Security"].removeprefix("max-age="))
+    assert answer.values("Strict-Transport-Security") == ["max-age=63072000"]
+    max_age = int(answer.header("Strict-Transport-Security").removeprefix("max-age="))
     assert max_age >= HSTS_MIN_AGE
-    assert answer.headers.get_all("Server") == ["nginx"]
-    assert "nginx/" not in answer.body
+    assert answer.values("Server") == ["nginx"]
+    assert "nginx/" not in answer.text
 
 
 @pytest.mark.parametrize(
@@ -371,7 +362,7 @@ def test_nginx_pages_name_no_version(proxy, context, scheme, data, status):
             context.wrap_socket(sock, server_hostname=SITE_NAME) as tls,
         ):
             tls.sendall(data)
-            raw = receive_until_closed(tls)
+            raw = receive_all(tls)
     answer = parse_response(raw)
     assert answer.status == status
     assert answer.header("Server") == "nginx"
@@ -469,7 +460,7 @@ def stall(proxy, context: ssl.SSLContext | None, data: bytes) -> tuple[float, by
             sock = stack.enter_context(context.wrap_socket(sock, server_hostname=SITE_NAME))
         sock.sendall(data)
         started = time.monotonic()
-        received = receive_until_closed(sock)
+        received = receive_all(sock)
         return time.monotonic() - started, received
 
 
@@ -512,7 +503,7 @@ def test_posts_are_rate_limited_per_address(proxy, context):
     assert statuses.count(200) <= 21 + 5 * elapsed + 1, (statuses.count(200), elapsed)
     limited = post("127.0.0.4")
     assert limited.status == 429
-    assert limited.headers["Strict-Transport-Security"] == "max-age=63072000"
+    assert limited.header("Strict-Transport-Security") == "max-age=63072000"
     assert fetch(proxy.url + "/", source="127.0.0.4", context=context).status == 200
     assert post("127.0.0.5").status == 200
 
@@ -661,7 +652,7 @@ def test_the_units_command_serves_with_the_keys_of_its_credential(tmp_path):
     assert settings["WorkingDirectory"] == [UNIT_ROOT]
     with serve(command, port, env=env, cwd=ROOT) as app:
         assert f"Listening at: http://127.0.0.1:{port}" in app.output()
-        assert cookie_pair(fetch(app.url + "/setcookie", **form("alice"))) == signed("alice", NEW_KEY)
+        assert fetch(app.url + "/setcookie", **form("alice")).cookie_pair() == signed("alice", NEW_KEY)
         old = fetch(app.url + "/getcookie", headers={"Cookie": signed("alice", TEST_KEY)})
-        assert welcome("alice") in old.body
+        assert welcome("alice") in old.text
     assert not os.path.exists("/nonexistent")

@@ -16,20 +16,20 @@ import threading
 import time
 
 import pytest
-from conftest import TEST_KEY
-from servers import ACCESS_LOG_WITH_PID
-from servers import answering_workers
-from servers import booted_workers
-from servers import cookie_pair
-from servers import fetch
-from servers import form
-from servers import free_port
-from servers import gunicorn_command
-from servers import make_tls
-from servers import require_nginx
-from servers import run_nginx
-from servers import serve
-from servers import wait_for
+
+from tests.helpers.answer import fetch
+from tests.helpers.answer import form
+from tests.helpers.oracle import TEST_KEY
+from tests.helpers.servers import ACCESS_LOG_WITH_PID
+from tests.helpers.servers import answering_workers
+from tests.helpers.servers import booted_workers
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import make_tls
+from tests.helpers.servers import require_nginx
+from tests.helpers.servers import run_nginx
+from tests.helpers.servers import serve
+from tests.helpers.servers import wait_for
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
 pytestmark = pytest.mark.slow
@@ -61,8 +61,8 @@ class Load:
             except (OSError, http.client.HTTPException) as error:
                 self.results.append(f"{type(error).__name__}: {error}")
             else:
-                ok = answer.status == 200 and WELCOME in answer.body
-                self.results.append("ok" if ok else f"{answer.status}: {answer.body[:200]}")
+                ok = answer.status == 200 and WELCOME in answer.text
+                self.results.append("ok" if ok else f"{answer.status}: {answer.text[:200]}")
             time.sleep(PAUSE)
 
     def __enter__(self) -> "Load":
@@ -107,7 +107,7 @@ def test_a_killed_worker_is_replaced():
     other request must succeed, and the replacement must answer."""
     with gunicorn({"SECRET_KEY": TEST_KEY}) as app:
         wait_for(lambda: len(booted_workers(app)) == 2)
-        cookie = cookie_pair(fetch(app.url + "/setcookie", **form("alice")))
+        cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
         with Load(app.url, cookie) as load:
             load.succeed()
             victim = booted_workers(app)[0]
@@ -130,7 +130,7 @@ def test_hup_reloads_without_failing_a_request():
     with gunicorn({}) as app:
         wait_for(lambda: len(booted_workers(app)) == 2)
         old_workers = booted_workers(app)
-        cookie = cookie_pair(fetch(app.url + "/setcookie", **form("alice")))
+        cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
         with Load(app.url, cookie) as load:
             load.succeed()
             os.kill(app.process.pid, signal.SIGHUP)
@@ -163,7 +163,7 @@ def test_an_instance_restarted_behind_nginx(nginx, tmp_path):
         proxy = stack.enter_context(run_nginx(nginx, [port, second.port], tmp_path))
         post = form("alice")
         post["headers"] = {**post["headers"], "Origin": proxy.url}
-        cookie = cookie_pair(fetch(proxy.url + "/setcookie", **post, context=context))
+        cookie = fetch(proxy.url + "/setcookie", **post, context=context).cookie_pair()
         with Load(proxy.url, cookie, context) as load:
             load.succeed()
             assert answering_workers(first, "GET /getcookie")

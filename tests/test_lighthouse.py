@@ -7,14 +7,15 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import TEST_KEY
-from conftest import signed
-from servers import CHROMIUM_ARGS
-from servers import free_port
-from servers import gunicorn_command
-from servers import require
-from servers import require_chromium
-from servers import serve
+
+from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import signed
+from tests.helpers.servers import CHROMIUM_ARGS
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import require
+from tests.helpers.servers import require_chromium
+from tests.helpers.servers import serve
 
 pytestmark = pytest.mark.slow
 

@@ -13,22 +13,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from servers import SITE_NAME
-from servers import accept_queue
-from servers import fetch
-from servers import free_port
-from servers import gunicorn_command
-from servers import gunicorn_settings
-from servers import make_tls
-from servers import memory_kib
-from servers import parse_response
-from servers import require
-from servers import require_nginx
-from servers import run_nginx
-from servers import send_raw
-from servers import serve
-from servers import wait_for
-from servers import wait_for_workers
+
+from tests.helpers.answer import SITE_NAME
+from tests.helpers.answer import fetch
+from tests.helpers.answer import parse_response
+from tests.helpers.answer import receive_all
+from tests.helpers.answer import send_raw
+from tests.helpers.servers import accept_queue
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import gunicorn_settings
+from tests.helpers.servers import make_tls
+from tests.helpers.servers import memory_kib
+from tests.helpers.servers import require
+from tests.helpers.servers import require_nginx
+from tests.helpers.servers import run_nginx
+from tests.helpers.servers import serve
+from tests.helpers.servers import wait_for
+from tests.helpers.servers import wait_for_workers
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
 pytestmark = pytest.mark.slow
@@ -65,10 +67,7 @@ def upload(port: int, chunked: bool, data: memoryview, deadline: float) -> int |
                     sent += len(piece)
             if chunked and sent == len(data):
                 sock.sendall(b"0\r\n\r\n")
-        received = b""
-        with contextlib.suppress(OSError):
-            while chunk := sock.recv(65536):
-                received += chunk
+        received = receive_all(sock, forgive=(OSError,))
     return parse_response(received).status if received.startswith(b"HTTP/1.1 ") else None
 
 
@@ -148,13 +147,6 @@ def test_slow_client_leaves_the_others_served():
             assert response.status == 200
             assert response.header("Set-Cookie").startswith("userID=alice.")
         assert wait_for_workers(server, SETTINGS.workers) == workers
-
-
-def receive_all(sock: socket.socket) -> bytes:
-    received = b""
-    while chunk := sock.recv(65536):
-        received += chunk
-    return received
 
 
 def sent_back(sock: socket.socket) -> bytes | None:

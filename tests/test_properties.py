@@ -15,13 +15,6 @@ import warnings
 from html.parser import HTMLParser
 from wsgiref.validate import WSGIWarning
 
-from conftest import ALLOW
-from conftest import COOKIE_OCTETS
-from conftest import CSP
-from conftest import HTML
-from conftest import TEST_APP
-from conftest import run_app
-from conftest import sign
 from gunicorn.http.errors import ChunkMissingTerminator
 from gunicorn.http.errors import InvalidChunkSize
 from gunicorn.http.errors import NoMoreData
@@ -29,6 +22,15 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 from werkzeug.sansio.http import parse_cookie
+
+from tests.helpers.answer import Answer
+from tests.helpers.inprocess import TEST_APP
+from tests.helpers.inprocess import run_app
+from tests.helpers.oracle import ALLOW
+from tests.helpers.oracle import COOKIE_OCTETS
+from tests.helpers.oracle import CSP
+from tests.helpers.oracle import HTML
+from tests.helpers.oracle import sign
 
 # deadline=None: the machine running the tests may be busy; speed is for the benchmarks.
 COMMON = {"deadline": None}
@@ -39,7 +41,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 HOST = "localhost"
 # The user cookie's name by scheme: over https, with the __Host- prefix.
 COOKIE_NAMES = {"http": "userID", "https": "__Host-userID"}
-# The limits as the README states them, not taken from the app (conftest: CSP, ALLOW).
+# The limits as the README states them, not taken from the app (tests.helpers.oracle: CSP, ALLOW).
 NAME_LIMIT = 64
 BODY_LIMIT = 16 * 1024
 PARTS_LIMIT = 8
@@ -100,21 +102,8 @@ class Markup(HTMLParser):
         self.skeleton.append(("pi", data))
 
 
-def skeleton(answer: "Answer") -> tuple:
+def skeleton(answer: Answer) -> tuple:
     return tuple(Markup(answer.body).skeleton)
-
-
-class Answer:
-    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes, errors: str) -> None:
-        self.status = int(status.split()[0])
-        self.headers = headers
-        self.body = body
-        self.errors = errors
-
-    def header(self, name: str) -> str | None:
-        values = [value for key, value in self.headers if key == name]
-        assert len(values) <= 1, f"{name} sent {len(values)} times"
-        return values[0] if values else None
 
 
 def call(
@@ -133,7 +122,6 @@ def call(
     stream: io.BytesIO | None = None,
 ) -> Answer:
     """Run one request through the validator; str values are what a server hands over (latin-1)."""
-    errors = io.StringIO()
     environ = {
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
@@ -146,7 +134,7 @@ def call(
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scheme,
         "wsgi.input": io.BytesIO(body) if stream is None else stream,
-        "wsgi.errors": errors,
+        "wsgi.errors": io.StringIO(),
         "wsgi.multithread": False,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
@@ -168,8 +156,7 @@ def call(
     with warnings.catch_warnings():
         # The validator warns about methods it does not know; those are part of the test.
         warnings.filterwarnings("ignore", "Unknown REQUEST_METHOD", WSGIWarning)
-        status, headers, response, _ = run_app(TEST_APP, environ)
-    return Answer(status, headers, response, errors.getvalue())
+        return run_app(TEST_APP, environ)
 
 
 def check_answer(answer: Answer, method: str) -> None:
@@ -257,7 +244,7 @@ def welcome_name(answer: Answer) -> str | None:
 
 
 def issued_name(value: str) -> str | None:
-    """The valid name whose cookie value, as the app must issue it (conftest.sign), is exactly value."""
+    """The valid name whose cookie value, as the app must issue it (tests.helpers.oracle.sign), is exactly value."""
     payload = value.rpartition(".")[0].encode()
     try:
         name = re.sub(rb"%([0-9A-F]{2})", lambda match: bytes.fromhex(match[1].decode()), payload).decode()

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from servers import APP_VARIABLES
-from servers import ROOT
-from servers import free_port
-from servers import require_executable
+from tests.helpers.oracle import ROOT
+from tests.helpers.servers import APP_VARIABLES
+from tests.helpers.servers import free_port
+from tests.helpers.servers import require_executable
 
 README = (ROOT / "README.md").read_text()
 

@@ -3,21 +3,20 @@
 import concurrent.futures
 
 import pytest
-from conftest import TEST_KEY
-from conftest import signed
-from conftest import welcome
-from servers import ACCESS_LOG_WITH_PID
-from servers import answering_workers
-from servers import booted_workers
-from servers import cookie_header
-from servers import cookie_pair
-from servers import devserver_command
-from servers import fetch
-from servers import form
-from servers import free_port
-from servers import gunicorn_command
-from servers import serve
-from servers import wait_for
+
+from tests.helpers.answer import fetch
+from tests.helpers.answer import form
+from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import signed
+from tests.helpers.oracle import welcome
+from tests.helpers.servers import ACCESS_LOG_WITH_PID
+from tests.helpers.servers import answering_workers
+from tests.helpers.servers import booted_workers
+from tests.helpers.servers import devserver_command
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import serve
+from tests.helpers.servers import wait_for
 
 COMMANDS = {"gunicorn": gunicorn_command, "devserver": devserver_command}
 
@@ -29,23 +28,23 @@ def test_the_whole_flow(server, name):
     with serve(COMMANDS[server](port), port, env={"SECRET_KEY": TEST_KEY}) as app:
         page = fetch(app.url + "/")
         assert page.status == 200
-        assert '<form action="/setcookie" method="POST">' in page.body
+        assert '<form action="/setcookie" method="POST">' in page.text
 
         login = fetch(app.url + "/setcookie", **form(name))
         assert login.status == 200
-        assert '<a href="/getcookie">Click here to read cookie</a>' in login.body
-        assert set(cookie_header(login).split("; ")) == {signed(name), "HttpOnly", "Path=/", "SameSite=Lax"}
-        assert login.headers["Cache-Control"] == "no-store"
+        assert '<a href="/getcookie">Click here to read cookie</a>' in login.text
+        assert set(login.cookie_header().split("; ")) == {signed(name), "HttpOnly", "Path=/", "SameSite=Lax"}
+        assert login.header("Cache-Control") == "no-store"
 
-        greeting = fetch(app.url + "/getcookie", headers={"Cookie": cookie_pair(login)})
+        greeting = fetch(app.url + "/getcookie", headers={"Cookie": login.cookie_pair()})
         assert greeting.status == 200
-        assert welcome(name) in greeting.body
-        assert greeting.headers.get_all("Set-Cookie") is None
+        assert welcome(name) in greeting.text
+        assert greeting.values("Set-Cookie") == []
 
-        logout = fetch(app.url + "/deletecookie", method="POST", headers={"Cookie": cookie_pair(login)})
+        logout = fetch(app.url + "/deletecookie", method="POST", headers={"Cookie": login.cookie_pair()})
         assert logout.status == 303
-        assert logout.headers["Location"] == "/"
-        assert set(cookie_header(logout).split("; ")) == {
+        assert logout.header("Location") == "/"
+        assert set(logout.cookie_header().split("; ")) == {
             "userID=",
             "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
             "Max-Age=0",
@@ -56,7 +55,7 @@ def test_the_whole_flow(server, name):
 
         nobody = fetch(app.url + "/getcookie")
         assert nobody.status == 200
-        assert "<h1>No user is set</h1>" in nobody.body
+        assert "<h1>No user is set</h1>" in nobody.text
 
 
 @pytest.mark.parametrize("server", COMMANDS)
@@ -66,8 +65,8 @@ def test_a_forged_cookie_is_refused_and_cleared(server):
         forged = signed("alice", key="another-key")
         answer = fetch(app.url + "/getcookie", headers={"Cookie": forged})
         assert answer.status == 200
-        assert "<h1>No user is set</h1>" in answer.body
-        assert cookie_pair(answer) == "userID="
+        assert "<h1>No user is set</h1>" in answer.text
+        assert answer.cookie_pair() == "userID="
 
 
 @pytest.mark.parametrize("server", COMMANDS)
@@ -78,7 +77,7 @@ def test_a_cross_site_post_is_refused(server):
         post["headers"] = {**post["headers"], "Origin": "http://localhost:1"}
         answer = fetch(app.url + "/setcookie", **post)
         assert answer.status == 403
-        assert answer.headers.get_all("Set-Cookie") is None
+        assert answer.values("Set-Cookie") == []
         same_origin = form("alice")
         same_origin["headers"] = {**same_origin["headers"], "Origin": app.url}
         assert fetch(app.url + "/setcookie", **same_origin).status == 200
@@ -94,7 +93,7 @@ def test_workers_share_the_generated_key():
     command = gunicorn_command(port, "--workers", str(WORKERS), *ACCESS_LOG_WITH_PID)
     with serve(command, port) as app:
         assert "signing with the generated key in" in app.output()
-        cookie = cookie_pair(fetch(app.url + "/setcookie", **form("alice")))
+        cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
         wait_for(lambda: len(booted_workers(app)) == WORKERS)
         workers = set(booted_workers(app))
 
@@ -108,6 +107,6 @@ def test_workers_share_the_generated_key():
                 if set(answering_workers(app, "GET /getcookie")) == workers:
                     break
         assert set(answering_workers(app, "GET /getcookie")) == workers
-        assert [(answer.status, welcome("alice") in answer.body) for answer in answers] == [
+        assert [(answer.status, welcome("alice") in answer.text) for answer in answers] == [
             (200, True)
         ] * len(answers)

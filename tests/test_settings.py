@@ -11,24 +11,23 @@ import sys
 import types
 
 import pytest
-from conftest import sign
-from conftest import signed
-from conftest import welcome
 from gunicorn.config import Config
-from servers import ACCESS_LOG_WITH_PID
-from servers import ROOT
-from servers import booted_workers
-from servers import cookie_pair
-from servers import devserver_command
-from servers import fetch
-from servers import form
-from servers import free_port
-from servers import gunicorn_command
-from servers import gunicorn_conf
-from servers import serve
-from servers import server_env
-from servers import wait_for
 
+from tests.helpers.answer import fetch
+from tests.helpers.answer import form
+from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import sign
+from tests.helpers.oracle import signed
+from tests.helpers.oracle import welcome
+from tests.helpers.servers import ACCESS_LOG_WITH_PID
+from tests.helpers.servers import booted_workers
+from tests.helpers.servers import devserver_command
+from tests.helpers.servers import free_port
+from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import gunicorn_conf
+from tests.helpers.servers import serve
+from tests.helpers.servers import server_env
+from tests.helpers.servers import wait_for
 from wsgiapp import Settings
 from wsgiapp import SettingsError
 from wsgiapp import settings_from
@@ -234,10 +233,10 @@ def test_workers_share_the_generated_key_without_the_config_file(tmp_path):
     state = tmp_path / "state"
     with serve(command, port, env={"XDG_STATE_HOME": str(state)}, cwd=elsewhere) as app:
         path = state / "wsgiapp" / "secret_key"
-        cookie = cookie_pair(fetch(app.url + "/setcookie", **form("alice")))
+        cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
         assert cookie == signed("alice", path.read_text().strip())
         answers = [fetch(app.url + "/getcookie", headers={"Cookie": cookie}) for _ in range(20)]
-        assert [(answer.status, welcome("alice") in answer.body) for answer in answers] == [(200, True)] * 20
+        assert [(answer.status, welcome("alice") in answer.text) for answer in answers] == [(200, True)] * 20
         # 21 requests and 2 workers of 3 requests each: at least 7 workers booted in all.
         wait_for(lambda: len(booted_workers(app)) >= 7)
         assert f"signing with the generated key in {path}" in app.output()
@@ -249,14 +248,14 @@ def test_the_generated_key_survives_a_restart_and_serves_the_dev_server_too(tmp_
     env = {"XDG_STATE_HOME": str(tmp_path)}
     port = free_port()
     with serve(gunicorn_command(port), port, env=env) as app:
-        cookie = cookie_pair(fetch(app.url + "/setcookie", **form("alice")))
+        cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
     with serve(gunicorn_command(port), port, env=env) as app:
-        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).body
+        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).text
     command = devserver_command(port)
     if reloader:
         command.remove("--no-reload")
     with serve(command, port, env=env) as app:
-        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).body
+        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).text
 
 
 def test_rotation_by_hup(tmp_path):
@@ -266,10 +265,10 @@ def test_rotation_by_hup(tmp_path):
     port = free_port()
     with serve(gunicorn_command(port, "--workers", "2"), port, env={"SECRET_KEY_FILE": str(keys)}) as app:
         by_old_key = signed("alice", OLD_KEY)
-        by_key = cookie_pair(fetch(app.url + "/setcookie", **form("bob")))
+        by_key = fetch(app.url + "/setcookie", **form("bob")).cookie_pair()
         assert by_key == signed("bob", KEY)
         for cookie, name in [(by_old_key, "alice"), (by_key, "bob")]:
-            assert welcome(name) in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).body
+            assert welcome(name) in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).text
 
         new_key = "n" * 32
         keys.write_text(f"{new_key}\n{KEY}\n")
@@ -280,10 +279,10 @@ def test_rotation_by_hup(tmp_path):
         wait_for(lambda: app.output().count("Worker exiting") == 2)
 
         answer = fetch(app.url + "/getcookie", headers={"Cookie": by_old_key})
-        assert "<h1>No user is set</h1>" in answer.body
-        assert cookie_pair(answer) == "userID="
-        assert welcome("bob") in fetch(app.url + "/getcookie", headers={"Cookie": by_key}).body
-        assert cookie_pair(fetch(app.url + "/setcookie", **form("carol"))) == signed("carol", new_key)
+        assert "<h1>No user is set</h1>" in answer.text
+        assert answer.cookie_pair() == "userID="
+        assert welcome("bob") in fetch(app.url + "/getcookie", headers={"Cookie": by_key}).text
+        assert fetch(app.url + "/setcookie", **form("carol")).cookie_pair() == signed("carol", new_key)
     assert sign("carol", new_key) != sign("carol", KEY)
 
 
@@ -364,7 +363,7 @@ def test_without_the_config_file_a_bad_setting_stops_gunicorn_too(tmp_path):
 def test_a_short_key_is_served_with_a_warning():
     port = free_port()
     with serve(gunicorn_command(port), port, env={"SECRET_KEY": "short"}) as app:
-        assert cookie_pair(fetch(app.url + "/setcookie", **form("alice"))) == signed("alice", "short")
+        assert fetch(app.url + "/setcookie", **form("alice")).cookie_pair() == signed("alice", "short")
         assert "SECRET_KEY has 5 characters: use at least 32 random ones" in app.output()
 
 

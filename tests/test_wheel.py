@@ -7,14 +7,14 @@ import sys
 import venv
 
 import pytest
-from conftest import signed
-from conftest import welcome
-from servers import ROOT
-from servers import cookie_pair
-from servers import fetch
-from servers import form
-from servers import free_port
-from servers import serve
+
+from tests.helpers.answer import fetch
+from tests.helpers.answer import form
+from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import signed
+from tests.helpers.oracle import welcome
+from tests.helpers.servers import free_port
+from tests.helpers.servers import serve
 
 KEY = "wheel-test-key-of-32-characters!"
 
@@ -59,12 +59,12 @@ def test_the_installed_wheel_serves_the_pages_from_any_folder(installed, tmp_pat
     with serve(command, port, env={"SECRET_KEY": KEY}, cwd=tmp_path) as app:
         index = fetch(app.url + "/")
         assert index.status == 200
-        assert '<form action="/setcookie" method="POST">' in index.body
+        assert '<form action="/setcookie" method="POST">' in index.text
         login = fetch(app.url + "/setcookie", **form("José"))
         assert login.status == 200
-        assert cookie_pair(login) == signed("José", KEY)
-        greeting = fetch(app.url + "/getcookie", headers={"Cookie": cookie_pair(login)})
-        assert welcome("José") in greeting.body
+        assert login.cookie_pair() == signed("José", KEY)
+        greeting = fetch(app.url + "/getcookie", headers={"Cookie": login.cookie_pair()})
+        assert welcome("José") in greeting.text
 
 
 def test_without_its_templates_the_module_says_so_at_import(tmp_path):

@@ -2,7 +2,6 @@
 
 import contextlib
 import datetime
-import http.client
 import importlib.util
 import os
 import re
@@ -15,18 +14,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from gunicorn.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.answer import NGINX_CONF
+from tests.helpers.answer import SITE_NAME
+from tests.helpers.answer import fetch
+from tests.helpers.oracle import ROOT
+
 # Set by CI: a test that needs a tool which is missing fails instead of skipping.
 REQUIRE_ALL = os.environ.get("WSGIAPP_REQUIRE_ALL") == "1"
 
@@ -81,21 +81,14 @@ def devserver_command(port: int) -> list[str]:
     return [sys.executable, "wsgiapp.py", "--host", "127.0.0.1", "--port", str(port), "--no-reload"]
 
 
-def wait_until_up(server: Server, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.output()}")
-        try:
-            conn = http.client.HTTPConnection(server.host, server.port, timeout=2)
-            conn.request("GET", "/")
-            status = conn.getresponse().status
-            conn.close()
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"server did not answer in time:\n{server.output()}")
+def answers(url: str, process: subprocess.Popen, output: Callable[[], str], status: int | None = 200) -> bool:
+    """Whether GET url answers now, with status if not None; a process that has exited fails the test."""
+    assert process.poll() is None, f"exited with {process.returncode}:\n{output()}"
+    try:
+        answer = fetch(url)
+    except OSError:
+        return False
+    return status is None or answer.status == status
 
 
 # The app's own settings: a server started by a test gets none of them from the test's environment.
@@ -134,7 +127,7 @@ def serve(
         )
         server = Server("127.0.0.1", port, process, log)
         try:
-            wait_until_up(server, time.monotonic() + timeout)
+            wait_for(lambda: answers(server.url + "/", process, server.output), timeout, server.output)
             yield server
         finally:
             stop(process)
@@ -154,11 +147,14 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 20) -> None:
-    """Poll until condition() is true; fail after timeout seconds."""
+def wait_for(
+    condition: Callable[[], object], timeout: float = 20, output: Callable[[], str] | None = None
+) -> None:
+    """Poll until condition() is true; fail after timeout seconds, with output() if given (a log)."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"still not true after {timeout} s"
+        log = f":\n{output()}" if output else ""
+        assert time.monotonic() < deadline, f"still not true after {timeout} s{log}"
         time.sleep(0.05)
 
 
@@ -195,114 +191,6 @@ def answering_workers(server: Server, request_line: str) -> dict[int, int]:
     for pid in re.findall(rf'^<(\d+)> "{re.escape(request_line)} HTTP/1\.\d"', server.output(), re.M):
         counts[int(pid)] = counts.get(int(pid), 0) + 1
     return counts
-
-
-@dataclass
-class Response:
-    status: int
-    headers: Message
-    body: str
-
-
-def fetch(
-    url: str,
-    method: str = "GET",
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    source: str | None = None,
-    context: ssl.SSLContext | None = None,
-) -> Response:
-    """One request on a new connection, read whole; source is the client's own loopback address.
-
-    A URL with the site's name of deploy/nginx.conf (SITE_NAME) goes to loopback (see SiteHTTPConnection).
-    """
-    parts = urlsplit(url)
-    source_address = (source, 0) if source else None
-    site = parts.hostname == SITE_NAME
-    if parts.scheme == "https":
-        conn = (SiteHTTPSConnection if site else http.client.HTTPSConnection)(
-            parts.hostname, parts.port, timeout=10, source_address=source_address, context=context
-        )
-    else:
-        conn = (SiteHTTPConnection if site else http.client.HTTPConnection)(
-            parts.hostname, parts.port, timeout=10, source_address=source_address
-        )
-    try:
-        conn.request(method, parts.path or "/", body=body, headers=headers or {})
-        response = conn.getresponse()
-        return Response(response.status, response.msg, response.read().decode())
-    finally:
-        conn.close()
-
-
-def form(name: str) -> dict[str, object]:
-    """fetch() arguments that post the login form with this name."""
-    body = "nm=" + "".join(f"%{byte:02X}" for byte in name.encode())
-    return {
-        "method": "POST",
-        "body": body.encode(),
-        "headers": {"Content-Type": "application/x-www-form-urlencoded"},
-    }
-
-
-def cookie_header(response: Response) -> str:
-    """The Set-Cookie header of an answer that must set exactly one cookie."""
-    headers = response.headers.get_all("Set-Cookie") or []
-    assert len(headers) == 1, headers
-    return headers[0]
-
-
-def cookie_pair(response: Response) -> str:
-    """`name=value` of the cookie an answer sets, as a browser sends it back."""
-    return cookie_header(response).split("; ")[0]
-
-
-# nginx in front of gunicorn instances, from the shipped example deploy/nginx.conf.
-NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-
-
-def site_name() -> str:
-    """The one server_name of deploy/nginx.conf: its default servers refuse every other name."""
-    names = set(re.findall(r"^\s*server_name\s+(\S+);", NGINX_CONF.read_text("utf-8"), re.M))
-    assert len(names) == 1, f"{NGINX_CONF.name} should name one site, not {names}"
-    return names.pop()
-
-
-SITE_NAME = site_name()
-
-
-def connect_to_loopback(address: tuple[str, int], *args: object, **kwargs: object) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", address[1]), *args, **kwargs)
-
-
-class SiteHTTPConnection(http.client.HTTPConnection):
-    """A connection to the site's name, made to 127.0.0.1, as `curl --resolve` does: the name is
-    still the Host header (and, over https, the SNI and the name the certificate is checked for)."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self._create_connection = connect_to_loopback
-
-
-class SiteHTTPSConnection(http.client.HTTPSConnection):
-    """SiteHTTPConnection over TLS."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self._create_connection = connect_to_loopback
-
-
-class SiteHTTPSHandler(urllib.request.HTTPSHandler):
-    """For urllib openers: https URLs with the site's name go to loopback."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(context=context)
-        self.site_context = context
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        if req.host.partition(":")[0] != SITE_NAME:
-            return super().https_open(req)
-        return self.do_open(SiteHTTPSConnection, req, context=self.site_context)
 
 
 def require_nginx() -> str:
@@ -390,23 +278,12 @@ def run_nginx(nginx: str, upstream_ports: list[int], tls: Path) -> Iterator[Prox
     )
     proxy = Proxy(http_port, https_port, process, folder)
     try:
-        deadline = time.monotonic() + 20
-        while not answers(proxy.http_url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not start:\n{proxy.output()}")
-            time.sleep(0.05)
+        # Any answer will do: the plain http server redirects.
+        wait_for(lambda: answers(proxy.http_url + "/", process, proxy.output, status=None), 20, proxy.output)
         yield proxy
     finally:
         stop(process)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def answers(url: str) -> bool:
-    try:
-        fetch(url)
-    except OSError:
-        return False
-    return True
 
 
 def make_tls(folder: Path) -> ssl.SSLContext:
@@ -430,9 +307,6 @@ def make_tls(folder: Path) -> ssl.SSLContext:
     return context
 
 
-# Raw HTTP, for bad input that an HTTP library would refuse to send or would clean up.
-
-
 def gunicorn_conf() -> dict[str, object]:
     """The names gunicorn.conf.py defines, as gunicorn reads them (it executes the file)."""
     # The file imports wsgiapp to check the settings, then drops it from sys.modules for gunicorn's
@@ -452,46 +326,6 @@ def gunicorn_settings() -> Config:
         if name in config.settings:
             config.set(name, value)
     return config
-
-
-@dataclass
-class RawResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        """The one value of a header, None if absent."""
-        values = [value for key, value in self.headers if key.lower() == name.lower()]
-        assert len(values) <= 1, f"{name} sent {len(values)} times"
-        return values[0] if values else None
-
-
-def send_raw(port: int, data: bytes, timeout: float = 10) -> bytes:
-    """Send bytes as they are, half-close, and read everything the server sends back."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        # The server may answer and close before it has read a large body.
-        with contextlib.suppress(OSError):
-            sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)
-        received = []
-        with contextlib.suppress(ConnectionResetError):
-            while chunk := sock.recv(65536):
-                received.append(chunk)
-    return b"".join(received)
-
-
-def parse_response(data: bytes) -> RawResponse:
-    """The first final HTTP/1.1 response in data, after any 1xx."""
-    head, _, rest = data.partition(b"\r\n\r\n")
-    while head.startswith(b"HTTP/1.1 1"):
-        head, _, rest = rest.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = [(name, value.strip()) for name, _, value in (line.partition(":") for line in lines)]
-    response = RawResponse(int(status_line.split()[1]), headers, b"")
-    length = response.header("Content-Length")
-    response.body = rest[: int(length)] if length is not None else rest
-    return response
 
 
 def accept_queue(port: int) -> int | None:

@@ -1,0 +1,10 @@
+"""What the tests (and the benchmarks and docs/screenshots.py) share.
+
+- oracle: what the app must answer, written here without the app's code;
+- answer: one class for an answer, however it was received, and the HTTP clients that give one;
+- inprocess: the app called as a WSGI server calls it;
+- servers: gunicorn, the development server and nginx as subprocesses, and waiting on them.
+
+Run from the repository root, `tests.helpers` imports as it is: pytest puts the root on sys.path
+(tests/ is a package), and so does `python -m bench`.
+"""

@@ -1,0 +1,60 @@
+"""What the app must answer, written down here independently of the app: the cookie it issues
+(encoded and signed with itsdangerous directly), the welcome heading, and the policy and Allow
+values the README states."""
+
+import base64
+import hashlib
+import html
+from pathlib import Path
+
+from itsdangerous import Signer
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TEST_KEY = "test-secret-key"
+# The repository's templates, read by the tests themselves.
+HTML = ROOT / "html"
+STYLE_HASH = base64.b64encode(hashlib.sha256((HTML / "style.css").read_bytes()).digest()).decode()
+# The policy and the Allow value of every path, as the README states them: not taken from the app.
+CSP = (
+    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+ALLOW = {
+    "/": "GET, HEAD, OPTIONS",
+    "/setcookie": "GET, HEAD, OPTIONS, POST",
+    "/getcookie": "GET, HEAD, OPTIONS",
+    "/deletecookie": "OPTIONS, POST",
+    "/favicon.svg": "GET, HEAD, OPTIONS",
+    "/robots.txt": "GET, HEAD, OPTIONS",
+}
+# RFC 6265, section 4.1.1: cookie-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E.
+COOKIE_OCTETS = frozenset(
+    [0x21, *range(0x23, 0x2C), *range(0x2D, 0x3B), *range(0x3C, 0x5C), *range(0x5D, 0x7F)]
+)
+
+
+def encoded(name: str) -> str:
+    """The name as the cookie spells it: each UTF-8 byte that is a cookie-octet other than % as it
+    is, every other one as %XX."""
+    return "".join(chr(byte) if byte in COOKIE_OCTETS - {0x25} else f"%{byte:02X}" for byte in name.encode())
+
+
+def sign_payload(payload: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID") -> str:
+    """payload and its signature, made here with itsdangerous, not by the app."""
+    signer = Signer(key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
+    return signer.sign(payload).decode()
+
+
+def sign(name: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID") -> str:
+    """The cookie value the app must issue for this name."""
+    return sign_payload(encoded(name), key, salt)
+
+
+def signed(name: str, key: str = TEST_KEY, cookie: str = "userID") -> str:
+    """The user cookie as a client sends it back: `userID=<value>`."""
+    return f"{cookie}={sign(name, key)}"
+
+
+def welcome(name: str) -> str:
+    """The welcome page's heading for this name."""
+    return f"<h1>welcome {html.escape(name)}</h1>"
