@@ -244,7 +244,7 @@ def welcome_name(answer: Answer) -> str | None:
 
 
 def issued_name(value: str) -> str | None:
-    """The valid name whose cookie value, as the app must issue it (tests.helpers.oracle.sign), is exactly value."""
+    """The valid name whose cookie value, as the app must issue it (oracle.sign), is exactly value."""
     payload = value.rpartition(".")[0].encode()
     try:
         name = re.sub(rb"%([0-9A-F]{2})", lambda match: bytes.fromhex(match[1].decode()), payload).decode()

@@ -153,8 +153,8 @@ def wait_for(
     """Poll until condition() is true; fail after timeout seconds, with output() if given (a log)."""
     deadline = time.monotonic() + timeout
     while not condition():
-        log = f":\n{output()}" if output else ""
-        assert time.monotonic() < deadline, f"still not true after {timeout} s{log}"
+        # The message, and so output(), is only made when the assertion fails.
+        assert time.monotonic() < deadline, f"still not true after {timeout} s:\n{output() if output else ''}"
         time.sleep(0.05)
 
 
@@ -213,8 +213,9 @@ class Proxy:
         return f"http://{SITE_NAME}:{self.http_port}"
 
     def output(self) -> str:
-        """nginx's error log so far."""
-        return (self.folder / "error.log").read_text("utf-8", "replace")
+        """nginx's error log so far (none before nginx has opened it)."""
+        log = self.folder / "error.log"
+        return log.read_text("utf-8", "replace") if log.exists() else ""
 
 
 def replace_once(text: str, old: str, new: str) -> str:
