@@ -18,6 +18,7 @@ from wsgiref.validate import WSGIWarning
 from gunicorn.http.errors import ChunkMissingTerminator
 from gunicorn.http.errors import InvalidChunkSize
 from gunicorn.http.errors import NoMoreData
+from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -364,6 +365,17 @@ def urlencoded(pairs: list[tuple[str, str]]) -> bytes:
     return urllib.parse.urlencode(pairs).encode()
 
 
+def read_urlencoded(data: bytes) -> list[tuple[str, str]]:
+    """A urlencoded form as the app must read it: escapes decoded as UTF-8, and any escaped byte
+    that is not part of UTF-8 text kept as its escape (Werkzeug's rule), e.g. a cut "%C3%A9"."""
+    pairs = urllib.parse.parse_qsl(data.decode("ascii"), keep_blank_values=True, errors="surrogateescape")
+    bad_byte = re.compile("[\udc80-\udcff]")
+    return [
+        tuple(bad_byte.sub(lambda match: f"%{ord(match[0]) - 0xDC00:02X}", text) for text in pair)
+        for pair in pairs
+    ]
+
+
 def form(pairs: list[tuple[str, str]], encoding: str, boundary: str = "a-boundary") -> tuple[bytes, str]:
     """The body and Content-Type of a form in this encoding, "urlencoded" or "multipart"."""
     if encoding == "urlencoded":
@@ -498,6 +510,16 @@ def test_any_request(method, path, body, content_type, cookie, origin, fetch_sit
     scheme=schemes,
     lie=st.sampled_from([None, "", "shorter", "longer"]),
 )
+# One byte short cuts the last escape of "é" (%C3%A9): the app reads the name "Jos%C3%A".
+@example(
+    pairs=[("nm", "José")],
+    encoding="urlencoded",
+    boundary="a" * 20,
+    origin=None,
+    fetch_site=None,
+    scheme="http",
+    lie="shorter",
+)
 def test_post_setcookie(pairs, encoding, boundary, origin, fetch_site, scheme, lie):
     origin = fill_origin(origin, scheme)
     body, content_type = form(pairs, encoding, boundary)
@@ -519,6 +541,10 @@ def test_post_setcookie(pairs, encoding, boundary, origin, fetch_site, scheme, l
     )
     check_answer(answer, "POST")
     value = set_cookie_value(answer, scheme)
+    if lie == "shorter" and encoding == "urlencoded":
+        # The server hands over as many bytes as announced: the app reads the form without its
+        # last byte. (A multipart body loses only the line break after its closing delimiter.)
+        pairs = read_urlencoded(body[:-1])
     sent = [value for key, value in pairs if key == "nm"]
     if not same_origin(origin, fetch_site, scheme):
         assert answer.status == 403
@@ -528,12 +554,6 @@ def test_post_setcookie(pairs, encoding, boundary, origin, fetch_site, scheme, l
         # does not end (so the app reads none of it): never a cookie.
         assert answer.status == 400
         assert value is None
-    elif lie == "shorter":
-        # The server hands over as many bytes as announced: the app sees a shorter body, and
-        # sets a cookie only for a valid name in it.
-        assert answer.status in (200, 400, 413)
-        if value is not None:
-            assert valid_name(unsign(value))
     elif encoding == "multipart" and len(pairs) > PARTS_LIMIT:
         assert answer.status == 413
         assert value is None
