@@ -1,4 +1,5 @@
-"""Start the app in a real server as a subprocess on a free loopback port, and stop it; talk to it."""
+"""gunicorn, the development server and nginx as subprocesses on free loopback ports: started, waited
+on, stopped; and what the tests read of them (logs, workers, memory)."""
 
 import contextlib
 import datetime
