@@ -1,33 +1,53 @@
-"""Settings: the keys (SECRET_KEY and its fallbacks, SECRET_KEY_FILE, the generated key file) and
-COOKIE_MAX_AGE, read into a Settings value, in process (tests/test_settings_servers.py: what the real
-servers do with them)."""
+"""Settings, in process: the keys (SECRET_KEY and its fallbacks, SECRET_KEY_FILE, the generated key
+file) and COOKIE_MAX_AGE, read into a Settings value, with the warnings the log gets; and each refusal
+as an operator sees it from settings_or_exit: exit status 4 and one exact line on stderr. No server is
+started here (tests/test_settings_servers.py starts them)."""
 
 import logging
 import multiprocessing
 import os
+import re
 import stat
+import tempfile
+from wsgiref.validate import validator
 
 import pytest
 
+from tests.helpers.inprocess import BufferedClient
 from wsgiapp import Settings
-from wsgiapp import SettingsError
+from wsgiapp import make_app
 from wsgiapp import settings_from
+from wsgiapp import settings_or_exit
 
 KEY = "k" * 32
 OLD_KEY = "o" * 32
 OLDER_KEY = "p" * 32
 
 
+def stopped(capsys, env):
+    """settings_or_exit(env), which must stop: (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as raised:
+        settings_or_exit(env)
+    return (raised.value.code, *capsys.readouterr())
+
+
+def one_line(message):
+    """How settings_or_exit stops on a bad setting: status 4, gunicorn's for an app that cannot load,
+    and the message alone on stderr."""
+    return (4, "", f"wsgiapp: {message}\n")
+
+
+def log_records(caplog):
+    return [(record.name, record.levelname, record.getMessage()) for record in caplog.records]
+
+
 # --- SECRET_KEY and SECRET_KEY_FALLBACKS --------------------------------------------------------
 
 
-def test_the_key_alone():
+def test_settings_as_given():
     assert settings_from({"SECRET_KEY": KEY}) == Settings((KEY,), None)
-
-
-def test_the_key_and_its_fallbacks_in_order():
-    env = {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}"}
-    assert settings_from(env).keys == (KEY, OLD_KEY, OLDER_KEY)
+    env = {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}", "COOKIE_MAX_AGE": "3600"}
+    assert settings_from(env) == Settings((KEY, OLD_KEY, OLDER_KEY), 3600)
 
 
 @pytest.mark.parametrize(
@@ -35,11 +55,13 @@ def test_the_key_and_its_fallbacks_in_order():
     [
         ({"SECRET_KEY": f" {KEY}"}, "SECRET_KEY has whitespace at its start or end"),
         ({"SECRET_KEY": f"{KEY}\t"}, "SECRET_KEY has whitespace at its start or end"),
+        ({"SECRET_KEY": f"{KEY}\n"}, "SECRET_KEY has whitespace at its start or end"),
         (
             {"SECRET_KEY": f"{KEY},x"},
             "SECRET_KEY holds a comma, so it could not be listed in SECRET_KEY_FALLBACKS",
         ),
         ({"SECRET_KEY": f"{KEY}\x00x"}, "SECRET_KEY holds a control character"),
+        ({"SECRET_KEY": f"{KEY}\x00"}, "SECRET_KEY holds a control character"),
         (
             {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY}, {OLDER_KEY}"},
             "key 2 of SECRET_KEY_FALLBACKS has whitespace at its start or end",
@@ -58,40 +80,63 @@ def test_the_key_and_its_fallbacks_in_order():
         ),
     ],
 )
-def test_a_key_that_could_not_be_written_down_unchanged_is_refused(env, message):
-    with pytest.raises(SettingsError) as refused:
-        settings_from(env)
-    assert str(refused.value) == message
+def test_a_key_that_could_not_be_written_down_unchanged_stops_with_one_line(capsys, env, message):
+    assert stopped(capsys, env) == one_line(message)
 
 
-def test_a_short_key_is_accepted_with_a_warning(caplog):
+def test_a_short_key_is_accepted_with_a_warning_in_the_log(caplog):
     with caplog.at_level(logging.WARNING, logger="wsgiapp"):
-        assert settings_from({"SECRET_KEY": "short"}).keys == ("short",)
-    assert caplog.messages == ["SECRET_KEY has 5 characters: use at least 32 random ones"]
+        assert settings_from({"SECRET_KEY": "s" * 31, "SECRET_KEY_FALLBACKS": "t" * 32}).keys == (
+            "s" * 31,
+            "t" * 32,
+        )
+    assert log_records(caplog) == [
+        ("wsgiapp", "WARNING", "SECRET_KEY has 31 characters: use at least 32 random ones")
+    ]
 
 
 # --- COOKIE_MAX_AGE -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "expected"), [("", None), ("3600", 3600), ("1", 1)])
-def test_cookie_max_age(value, expected):
-    assert settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}).max_age == expected
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("", None), ("1", 1), ("3600", 3600), ("86400", 86400), ("0400", 400)]
+)
+def test_cookie_max_age_is_the_cookies_max_age(value, seconds):
+    settings = settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value})
+    assert settings == Settings((KEY,), seconds)
+    client = BufferedClient(validator(make_app(settings)))
+    cookie = client.post("/setcookie", data={"nm": "a"}).headers["Set-Cookie"]
+    max_ages = [part for part in cookie.split("; ") if part.startswith("Max-Age=")]
+    assert max_ages == ([] if seconds is None else [f"Max-Age={seconds}"])
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "١٢", " 60", "abc"])
-def test_a_cookie_max_age_that_is_not_a_positive_integer_is_refused(value):
-    with pytest.raises(SettingsError) as refused:
-        settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value})
-    assert str(refused.value) == f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}"
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "١٢", "٣", " 60", "abc"])
+def test_a_cookie_max_age_that_is_not_a_positive_whole_number_stops_with_one_line(capsys, value):
+    assert stopped(capsys, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
+        f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}"
+    )
+
+
+def test_a_bad_max_age_stops_before_a_key_file_is_made(tmp_path, capsys):
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path), "COOKIE_MAX_AGE": "x"}) == one_line(
+        "COOKIE_MAX_AGE must be a positive whole number of seconds, not 'x'"
+    )
+    assert os.listdir(tmp_path) == []
 
 
 # --- SECRET_KEY_FILE ----------------------------------------------------------------------------
 
 
-def test_the_key_file_first_line_signs_the_others_verify(tmp_path):
+def test_a_key_file_holds_keys_one_a_line_the_first_signing(tmp_path, caplog):
+    """Blank lines and lines of spaces are skipped, but counted; CRLF too; no newline needed at the end."""
     path = tmp_path / "keys"
-    path.write_text(f"\n{KEY}\r\n\n{OLD_KEY}\n   \n{OLDER_KEY}")
-    assert settings_from({"SECRET_KEY_FILE": str(path)}) == Settings((KEY, OLD_KEY, OLDER_KEY), None)
+    path.write_text(f"\n{KEY}\r\n\n{OLD_KEY}\n   \nshort\n{OLDER_KEY}")
+    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
+        assert settings_from({"SECRET_KEY_FILE": str(path)}) == Settings(
+            (KEY, OLD_KEY, "short", OLDER_KEY), None
+        )
+    message = f"line 6 of SECRET_KEY_FILE {path} has 5 characters: use at least 32 random ones"
+    assert log_records(caplog) == [("wsgiapp", "WARNING", message)]
 
 
 @pytest.mark.parametrize(
@@ -109,61 +154,75 @@ def test_the_key_file_first_line_signs_the_others_verify(tmp_path):
             "line 1 of SECRET_KEY_FILE {path} holds a comma,"
             " so it could not be listed in SECRET_KEY_FALLBACKS",
         ),
+        (
+            f"{KEY}\n{KEY},x\n".encode(),
+            "line 2 of SECRET_KEY_FILE {path} holds a comma,"
+            " so it could not be listed in SECRET_KEY_FALLBACKS",
+        ),
         (b"\xff" * 32, "SECRET_KEY_FILE {path} is not UTF-8 text"),
     ],
-    ids=["empty", "blank", "trailing-space", "leading-space", "comma", "not-utf8"],
+    ids=["empty", "blank", "trailing-space", "leading-space", "comma", "comma-after-a-key", "not-utf8"],
 )
-def test_a_bad_key_file_is_refused(tmp_path, content, message):
+def test_a_bad_key_file_stops_with_one_line(tmp_path, capsys, content, message):
     path = tmp_path / "keys"
     path.write_bytes(content)
-    with pytest.raises(SettingsError) as refused:
-        settings_from({"SECRET_KEY_FILE": str(path)})
-    assert str(refused.value) == message.format(path=path)
+    assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(message.format(path=path))
 
 
-def test_a_key_file_that_cannot_be_read_is_refused(tmp_path):
+def test_a_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, capsys):
     for path, reason in [(tmp_path / "missing", "No such file or directory"), (tmp_path, "Is a directory")]:
-        with pytest.raises(SettingsError) as refused:
-            settings_from({"SECRET_KEY_FILE": str(path)})
-        assert str(refused.value) == f"SECRET_KEY_FILE {path} cannot be read: {reason}"
+        assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(
+            f"SECRET_KEY_FILE {path} cannot be read: {reason}"
+        )
 
 
 @pytest.mark.parametrize("other", ["SECRET_KEY", "SECRET_KEY_FALLBACKS"])
-def test_the_key_file_with_another_key_setting_is_refused(tmp_path, other):
-    path = tmp_path / "keys"
-    path.write_text(KEY)
-    with pytest.raises(SettingsError) as refused:
-        settings_from({"SECRET_KEY_FILE": str(path), other: OLD_KEY})
-    assert str(refused.value) == (
-        f"SECRET_KEY_FILE and {other} are both set: drop {other}, and keep every key in the file,"
-        " the one that signs first"
-    )
+def test_the_key_file_with_another_key_setting_stops_with_one_line(tmp_path, capsys, other):
+    """Refused before the file is read: whether it holds a key or is missing."""
+    keys = tmp_path / "keys"
+    keys.write_text(KEY)
+    for path in [keys, tmp_path / "missing"]:
+        assert stopped(capsys, {"SECRET_KEY_FILE": str(path), other: OLD_KEY}) == one_line(
+            f"SECRET_KEY_FILE and {other} are both set: drop {other}, and keep every key in the file,"
+            " the one that signs first"
+        )
 
 
 # --- The generated key file ---------------------------------------------------------------------
 
 
-def test_with_no_key_set_a_key_is_generated_once_and_kept(tmp_path, caplog):
-    env = {"XDG_STATE_HOME": str(tmp_path)}
-    path = tmp_path / "wsgiapp" / "secret_key"
+@pytest.mark.parametrize("where", ["xdg", "home"])
+def test_with_no_key_set_a_key_is_generated_once_private_and_logged(tmp_path, caplog, where):
+    """In $XDG_STATE_HOME/wsgiapp, or ~/.local/state/wsgiapp when XDG_STATE_HOME is not absolute."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "HOME": "relative"}
+    path = tmp_path / "state" / "wsgiapp" / "secret_key"
+    if where == "home":
+        env = {"HOME": str(tmp_path), "XDG_STATE_HOME": "relative/is/ignored"}
+        path = tmp_path / ".local" / "state" / "wsgiapp" / "secret_key"
     with caplog.at_level(logging.WARNING, logger="wsgiapp"):
         (key,) = settings_from(env).keys
+        assert settings_from(env).keys == (key,)
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
     assert path.read_text() == key + "\n"
-    assert len(key) == 64
-    assert int(key, 16) >= 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert caplog.messages == [
-        f"SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in {path}"
-    ]
-    assert settings_from(env).keys == (key,)
     # Nothing else is left in the folder.
     assert os.listdir(path.parent) == ["secret_key"]
+    message = f"SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in {path}"
+    assert log_records(caplog) == [("wsgiapp", "WARNING", message)] * 2
 
 
-def test_the_generated_key_lives_under_home_without_xdg_state_home(tmp_path):
-    (key,) = settings_from({"HOME": str(tmp_path), "XDG_STATE_HOME": "relative/is/ignored"}).keys
-    assert (tmp_path / ".local" / "state" / "wsgiapp" / "secret_key").read_text() == key + "\n"
+def test_a_generated_key_is_made_in_a_folder_that_already_exists(tmp_path):
+    (tmp_path / "wsgiapp").mkdir()
+    keys = settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys
+    assert keys == ((tmp_path / "wsgiapp" / "secret_key").read_text().strip(),)
+
+
+def test_a_generated_key_does_not_need_the_temporary_folder(tmp_path, monkeypatch):
+    # TMPDIR may be missing or on another filesystem: the key is written beside its final name.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    keys = settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys
+    assert keys == ((tmp_path / "wsgiapp" / "secret_key").read_text().strip(),)
 
 
 def make_key(args):
@@ -184,18 +243,42 @@ def test_processes_starting_together_share_one_generated_key(tmp_path):
     assert os.listdir(tmp_path / "wsgiapp") == ["secret_key"]
 
 
-def test_no_place_for_the_generated_key_is_refused(tmp_path):
+def test_of_processes_starting_together_all_use_the_key_the_first_one_made(tmp_path, monkeypatch):
+    path = tmp_path / "wsgiapp" / "secret_key"
+    link = os.link
+
+    def another_process_was_first(source, target):
+        path.write_text(f"{KEY}\n")
+        link(source, target)
+
+    monkeypatch.setattr(os, "link", another_process_was_first)
+    assert settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys == (KEY,)
+    assert os.listdir(path.parent) == ["secret_key"]
+
+
+def test_a_bad_generated_key_file_stops_with_one_line_naming_it(tmp_path, capsys):
+    path = tmp_path / "wsgiapp" / "secret_key"
+    path.parent.mkdir()
+    path.write_text("\n")
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+        f"the generated key file {path} holds no key"
+    )
+
+
+def test_no_place_for_the_generated_key_stops_with_one_line(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(SettingsError) as refused:
-        settings_from({"XDG_STATE_HOME": str(blocker)})
-    assert str(refused.value) == (
-        f"SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
+    assert stopped(capsys, {"XDG_STATE_HOME": str(blocker)}) == one_line(
+        "SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
         f" {blocker}/wsgiapp/secret_key (Not a directory): set SECRET_KEY or SECRET_KEY_FILE"
     )
-    with pytest.raises(SettingsError) as refused:
-        settings_from({})
-    assert str(refused.value) == (
+
+
+@pytest.mark.parametrize(
+    "env", [{}, {"HOME": "relative", "XDG_STATE_HOME": "also/relative"}], ids=["unset", "relative"]
+)
+def test_with_no_home_there_is_no_place_for_the_generated_key(capsys, env):
+    assert stopped(capsys, env) == one_line(
         "SECRET_KEY and SECRET_KEY_FILE are not set, and with no HOME there is no place to keep a"
         " generated key: set SECRET_KEY or SECRET_KEY_FILE"
     )
