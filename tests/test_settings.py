@@ -1,52 +1,53 @@
-"""Settings: the keys (SECRET_KEY and its fallbacks, SECRET_KEY_FILE, the generated key file) and
-COOKIE_MAX_AGE, read into a Settings value; and what the real servers do with them."""
+"""Settings, in process: the keys (SECRET_KEY and its fallbacks, SECRET_KEY_FILE, the generated key
+file) and COOKIE_MAX_AGE, read into a Settings value, with the warnings the log gets; and each refusal
+as an operator sees it from settings_or_exit: exit status 4 and one exact line on stderr. No server is
+started here (tests/test_settings_servers.py starts them)."""
 
 import logging
 import multiprocessing
 import os
-import signal
+import re
 import stat
-import subprocess
-import sys
-import types
+import tempfile
+from wsgiref.validate import validator
 
 import pytest
-from gunicorn.config import Config
 
-from tests.helpers.answer import fetch
-from tests.helpers.answer import form
-from tests.helpers.oracle import ROOT
-from tests.helpers.oracle import sign
-from tests.helpers.oracle import signed
-from tests.helpers.oracle import welcome
-from tests.helpers.servers import ACCESS_LOG_WITH_PID
-from tests.helpers.servers import booted_workers
-from tests.helpers.servers import devserver_command
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
-from tests.helpers.servers import gunicorn_conf
-from tests.helpers.servers import serve
-from tests.helpers.servers import server_env
-from tests.helpers.servers import wait_for
+from tests.helpers.inprocess import BufferedClient
 from wsgiapp import Settings
-from wsgiapp import SettingsError
+from wsgiapp import make_app
 from wsgiapp import settings_from
+from wsgiapp import settings_or_exit
 
 KEY = "k" * 32
 OLD_KEY = "o" * 32
 OLDER_KEY = "p" * 32
 
 
+def stopped(capsys, env):
+    """settings_or_exit(env), which must stop: (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as raised:
+        settings_or_exit(env)
+    return (raised.value.code, *capsys.readouterr())
+
+
+def one_line(message):
+    """How settings_or_exit stops on a bad setting: status 4, gunicorn's for an app that cannot load,
+    and the message alone on stderr."""
+    return (4, "", f"wsgiapp: {message}\n")
+
+
+def log_records(caplog):
+    return [(record.name, record.levelname, record.getMessage()) for record in caplog.records]
+
+
 # --- SECRET_KEY and SECRET_KEY_FALLBACKS --------------------------------------------------------
 
 
-def test_the_key_alone():
+def test_settings_as_given():
     assert settings_from({"SECRET_KEY": KEY}) == Settings((KEY,), None)
-
-
-def test_the_key_and_its_fallbacks_in_order():
-    env = {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}"}
-    assert settings_from(env).keys == (KEY, OLD_KEY, OLDER_KEY)
+    env = {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}", "COOKIE_MAX_AGE": "3600"}
+    assert settings_from(env) == Settings((KEY, OLD_KEY, OLDER_KEY), 3600)
 
 
 @pytest.mark.parametrize(
@@ -54,11 +55,13 @@ def test_the_key_and_its_fallbacks_in_order():
     [
         ({"SECRET_KEY": f" {KEY}"}, "SECRET_KEY has whitespace at its start or end"),
         ({"SECRET_KEY": f"{KEY}\t"}, "SECRET_KEY has whitespace at its start or end"),
+        ({"SECRET_KEY": f"{KEY}\n"}, "SECRET_KEY has whitespace at its start or end"),
         (
             {"SECRET_KEY": f"{KEY},x"},
             "SECRET_KEY holds a comma, so it could not be listed in SECRET_KEY_FALLBACKS",
         ),
         ({"SECRET_KEY": f"{KEY}\x00x"}, "SECRET_KEY holds a control character"),
+        ({"SECRET_KEY": f"{KEY}\x00"}, "SECRET_KEY holds a control character"),
         (
             {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY}, {OLDER_KEY}"},
             "key 2 of SECRET_KEY_FALLBACKS has whitespace at its start or end",
@@ -77,40 +80,63 @@ def test_the_key_and_its_fallbacks_in_order():
         ),
     ],
 )
-def test_a_key_that_could_not_be_written_down_unchanged_is_refused(env, message):
-    with pytest.raises(SettingsError) as refused:
-        settings_from(env)
-    assert str(refused.value) == message
+def test_a_key_that_could_not_be_written_down_unchanged_stops_with_one_line(capsys, env, message):
+    assert stopped(capsys, env) == one_line(message)
 
 
-def test_a_short_key_is_accepted_with_a_warning(caplog):
+def test_a_short_key_is_accepted_with_a_warning_in_the_log(caplog):
     with caplog.at_level(logging.WARNING, logger="wsgiapp"):
-        assert settings_from({"SECRET_KEY": "short"}).keys == ("short",)
-    assert caplog.messages == ["SECRET_KEY has 5 characters: use at least 32 random ones"]
+        assert settings_from({"SECRET_KEY": "s" * 31, "SECRET_KEY_FALLBACKS": "t" * 32}).keys == (
+            "s" * 31,
+            "t" * 32,
+        )
+    assert log_records(caplog) == [
+        ("wsgiapp", "WARNING", "SECRET_KEY has 31 characters: use at least 32 random ones")
+    ]
 
 
 # --- COOKIE_MAX_AGE -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "expected"), [("", None), ("3600", 3600), ("1", 1)])
-def test_cookie_max_age(value, expected):
-    assert settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}).max_age == expected
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("", None), ("1", 1), ("3600", 3600), ("86400", 86400), ("0400", 400)]
+)
+def test_cookie_max_age_is_the_cookies_max_age(value, seconds):
+    settings = settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value})
+    assert settings == Settings((KEY,), seconds)
+    client = BufferedClient(validator(make_app(settings)))
+    cookie = client.post("/setcookie", data={"nm": "a"}).headers["Set-Cookie"]
+    max_ages = [part for part in cookie.split("; ") if part.startswith("Max-Age=")]
+    assert max_ages == ([] if seconds is None else [f"Max-Age={seconds}"])
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "١٢", " 60", "abc"])
-def test_a_cookie_max_age_that_is_not_a_positive_integer_is_refused(value):
-    with pytest.raises(SettingsError) as refused:
-        settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value})
-    assert str(refused.value) == f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}"
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "١٢", "٣", " 60", "abc"])
+def test_a_cookie_max_age_that_is_not_a_positive_whole_number_stops_with_one_line(capsys, value):
+    assert stopped(capsys, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
+        f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}"
+    )
+
+
+def test_a_bad_max_age_stops_before_a_key_file_is_made(tmp_path, capsys):
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path), "COOKIE_MAX_AGE": "x"}) == one_line(
+        "COOKIE_MAX_AGE must be a positive whole number of seconds, not 'x'"
+    )
+    assert os.listdir(tmp_path) == []
 
 
 # --- SECRET_KEY_FILE ----------------------------------------------------------------------------
 
 
-def test_the_key_file_first_line_signs_the_others_verify(tmp_path):
+def test_a_key_file_holds_keys_one_a_line_the_first_signing(tmp_path, caplog):
+    """Blank lines and lines of spaces are skipped, but counted; CRLF too; no newline needed at the end."""
     path = tmp_path / "keys"
-    path.write_text(f"\n{KEY}\r\n\n{OLD_KEY}\n   \n{OLDER_KEY}")
-    assert settings_from({"SECRET_KEY_FILE": str(path)}) == Settings((KEY, OLD_KEY, OLDER_KEY), None)
+    path.write_text(f"\n{KEY}\r\n\n{OLD_KEY}\n   \nshort\n{OLDER_KEY}")
+    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
+        assert settings_from({"SECRET_KEY_FILE": str(path)}) == Settings(
+            (KEY, OLD_KEY, "short", OLDER_KEY), None
+        )
+    message = f"line 6 of SECRET_KEY_FILE {path} has 5 characters: use at least 32 random ones"
+    assert log_records(caplog) == [("wsgiapp", "WARNING", message)]
 
 
 @pytest.mark.parametrize(
@@ -128,61 +154,75 @@ def test_the_key_file_first_line_signs_the_others_verify(tmp_path):
             "line 1 of SECRET_KEY_FILE {path} holds a comma,"
             " so it could not be listed in SECRET_KEY_FALLBACKS",
         ),
+        (
+            f"{KEY}\n{KEY},x\n".encode(),
+            "line 2 of SECRET_KEY_FILE {path} holds a comma,"
+            " so it could not be listed in SECRET_KEY_FALLBACKS",
+        ),
         (b"\xff" * 32, "SECRET_KEY_FILE {path} is not UTF-8 text"),
     ],
-    ids=["empty", "blank", "trailing-space", "leading-space", "comma", "not-utf8"],
+    ids=["empty", "blank", "trailing-space", "leading-space", "comma", "comma-after-a-key", "not-utf8"],
 )
-def test_a_bad_key_file_is_refused(tmp_path, content, message):
+def test_a_bad_key_file_stops_with_one_line(tmp_path, capsys, content, message):
     path = tmp_path / "keys"
     path.write_bytes(content)
-    with pytest.raises(SettingsError) as refused:
-        settings_from({"SECRET_KEY_FILE": str(path)})
-    assert str(refused.value) == message.format(path=path)
+    assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(message.format(path=path))
 
 
-def test_a_key_file_that_cannot_be_read_is_refused(tmp_path):
+def test_a_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, capsys):
     for path, reason in [(tmp_path / "missing", "No such file or directory"), (tmp_path, "Is a directory")]:
-        with pytest.raises(SettingsError) as refused:
-            settings_from({"SECRET_KEY_FILE": str(path)})
-        assert str(refused.value) == f"SECRET_KEY_FILE {path} cannot be read: {reason}"
+        assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(
+            f"SECRET_KEY_FILE {path} cannot be read: {reason}"
+        )
 
 
 @pytest.mark.parametrize("other", ["SECRET_KEY", "SECRET_KEY_FALLBACKS"])
-def test_the_key_file_with_another_key_setting_is_refused(tmp_path, other):
-    path = tmp_path / "keys"
-    path.write_text(KEY)
-    with pytest.raises(SettingsError) as refused:
-        settings_from({"SECRET_KEY_FILE": str(path), other: OLD_KEY})
-    assert str(refused.value) == (
-        f"SECRET_KEY_FILE and {other} are both set: drop {other}, and keep every key in the file,"
-        " the one that signs first"
-    )
+def test_the_key_file_with_another_key_setting_stops_with_one_line(tmp_path, capsys, other):
+    """Refused before the file is read: whether it holds a key or is missing."""
+    keys = tmp_path / "keys"
+    keys.write_text(KEY)
+    for path in [keys, tmp_path / "missing"]:
+        assert stopped(capsys, {"SECRET_KEY_FILE": str(path), other: OLD_KEY}) == one_line(
+            f"SECRET_KEY_FILE and {other} are both set: drop {other}, and keep every key in the file,"
+            " the one that signs first"
+        )
 
 
 # --- The generated key file ---------------------------------------------------------------------
 
 
-def test_with_no_key_set_a_key_is_generated_once_and_kept(tmp_path, caplog):
-    env = {"XDG_STATE_HOME": str(tmp_path)}
-    path = tmp_path / "wsgiapp" / "secret_key"
+@pytest.mark.parametrize("where", ["xdg", "home"])
+def test_with_no_key_set_a_key_is_generated_once_private_and_logged(tmp_path, caplog, where):
+    """In $XDG_STATE_HOME/wsgiapp, or ~/.local/state/wsgiapp when XDG_STATE_HOME is not absolute."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "HOME": "relative"}
+    path = tmp_path / "state" / "wsgiapp" / "secret_key"
+    if where == "home":
+        env = {"HOME": str(tmp_path), "XDG_STATE_HOME": "relative/is/ignored"}
+        path = tmp_path / ".local" / "state" / "wsgiapp" / "secret_key"
     with caplog.at_level(logging.WARNING, logger="wsgiapp"):
         (key,) = settings_from(env).keys
+        assert settings_from(env).keys == (key,)
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
     assert path.read_text() == key + "\n"
-    assert len(key) == 64
-    assert int(key, 16) >= 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert caplog.messages == [
-        f"SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in {path}"
-    ]
-    assert settings_from(env).keys == (key,)
     # Nothing else is left in the folder.
     assert os.listdir(path.parent) == ["secret_key"]
+    message = f"SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in {path}"
+    assert log_records(caplog) == [("wsgiapp", "WARNING", message)] * 2
 
 
-def test_the_generated_key_lives_under_home_without_xdg_state_home(tmp_path):
-    (key,) = settings_from({"HOME": str(tmp_path), "XDG_STATE_HOME": "relative/is/ignored"}).keys
-    assert (tmp_path / ".local" / "state" / "wsgiapp" / "secret_key").read_text() == key + "\n"
+def test_a_generated_key_is_made_in_a_folder_that_already_exists(tmp_path):
+    (tmp_path / "wsgiapp").mkdir()
+    keys = settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys
+    assert keys == ((tmp_path / "wsgiapp" / "secret_key").read_text().strip(),)
+
+
+def test_a_generated_key_does_not_need_the_temporary_folder(tmp_path, monkeypatch):
+    # TMPDIR may be missing or on another filesystem: the key is written beside its final name.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    keys = settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys
+    assert keys == ((tmp_path / "wsgiapp" / "secret_key").read_text().strip(),)
 
 
 def make_key(args):
@@ -203,176 +243,42 @@ def test_processes_starting_together_share_one_generated_key(tmp_path):
     assert os.listdir(tmp_path / "wsgiapp") == ["secret_key"]
 
 
-def test_no_place_for_the_generated_key_is_refused(tmp_path):
+def test_of_processes_starting_together_all_use_the_key_the_first_one_made(tmp_path, monkeypatch):
+    path = tmp_path / "wsgiapp" / "secret_key"
+    link = os.link
+
+    def another_process_was_first(source, target):
+        path.write_text(f"{KEY}\n")
+        link(source, target)
+
+    monkeypatch.setattr(os, "link", another_process_was_first)
+    assert settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys == (KEY,)
+    assert os.listdir(path.parent) == ["secret_key"]
+
+
+def test_a_bad_generated_key_file_stops_with_one_line_naming_it(tmp_path, capsys):
+    path = tmp_path / "wsgiapp" / "secret_key"
+    path.parent.mkdir()
+    path.write_text("\n")
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+        f"the generated key file {path} holds no key"
+    )
+
+
+def test_no_place_for_the_generated_key_stops_with_one_line(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(SettingsError) as refused:
-        settings_from({"XDG_STATE_HOME": str(blocker)})
-    assert str(refused.value) == (
-        f"SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
+    assert stopped(capsys, {"XDG_STATE_HOME": str(blocker)}) == one_line(
+        "SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
         f" {blocker}/wsgiapp/secret_key (Not a directory): set SECRET_KEY or SECRET_KEY_FILE"
     )
-    with pytest.raises(SettingsError) as refused:
-        settings_from({})
-    assert str(refused.value) == (
+
+
+@pytest.mark.parametrize(
+    "env", [{}, {"HOME": "relative", "XDG_STATE_HOME": "also/relative"}], ids=["unset", "relative"]
+)
+def test_with_no_home_there_is_no_place_for_the_generated_key(capsys, env):
+    assert stopped(capsys, env) == one_line(
         "SECRET_KEY and SECRET_KEY_FILE are not set, and with no HOME there is no place to keep a"
         " generated key: set SECRET_KEY or SECRET_KEY_FILE"
     )
-
-
-# --- Real servers -------------------------------------------------------------------------------
-
-
-def test_workers_share_the_generated_key_without_the_config_file(tmp_path):
-    """gunicorn started from another folder, so without gunicorn.conf.py, and workers replaced
-    after every 3 requests: every worker, old and new, signs with the key kept in the file."""
-    port = free_port()
-    command = gunicorn_command(port, "--workers", "2", "--max-requests", "3", *ACCESS_LOG_WITH_PID)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    state = tmp_path / "state"
-    with serve(command, port, env={"XDG_STATE_HOME": str(state)}, cwd=elsewhere) as app:
-        path = state / "wsgiapp" / "secret_key"
-        cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
-        assert cookie == signed("alice", path.read_text().strip())
-        answers = [fetch(app.url + "/getcookie", headers={"Cookie": cookie}) for _ in range(20)]
-        assert [(answer.status, welcome("alice") in answer.text) for answer in answers] == [(200, True)] * 20
-        # 21 requests and 2 workers of 3 requests each: at least 7 workers booted in all.
-        wait_for(lambda: len(booted_workers(app)) >= 7)
-        assert f"signing with the generated key in {path}" in app.output()
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-@pytest.mark.parametrize("reloader", [False, True], ids=["devserver", "devserver-with-reloader"])
-def test_the_generated_key_survives_a_restart_and_serves_the_dev_server_too(tmp_path, reloader):
-    env = {"XDG_STATE_HOME": str(tmp_path)}
-    port = free_port()
-    with serve(gunicorn_command(port), port, env=env) as app:
-        cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
-    with serve(gunicorn_command(port), port, env=env) as app:
-        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).text
-    command = devserver_command(port)
-    if reloader:
-        command.remove("--no-reload")
-    with serve(command, port, env=env) as app:
-        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).text
-
-
-def test_rotation_by_hup(tmp_path):
-    """SECRET_KEY_FILE read when each worker starts: rewrite it and HUP the master."""
-    keys = tmp_path / "keys"
-    keys.write_text(f"{KEY}\n{OLD_KEY}\n")
-    port = free_port()
-    with serve(gunicorn_command(port, "--workers", "2"), port, env={"SECRET_KEY_FILE": str(keys)}) as app:
-        by_old_key = signed("alice", OLD_KEY)
-        by_key = fetch(app.url + "/setcookie", **form("bob")).cookie_pair()
-        assert by_key == signed("bob", KEY)
-        for cookie, name in [(by_old_key, "alice"), (by_key, "bob")]:
-            assert welcome(name) in fetch(app.url + "/getcookie", headers={"Cookie": cookie}).text
-
-        new_key = "n" * 32
-        keys.write_text(f"{new_key}\n{KEY}\n")
-        wait_for(lambda: len(booted_workers(app)) == 2)
-        os.kill(app.process.pid, signal.SIGHUP)
-        # Two new workers, and the two old ones gone: then every answer comes from a new one.
-        wait_for(lambda: len(booted_workers(app)) == 4)
-        wait_for(lambda: app.output().count("Worker exiting") == 2)
-
-        answer = fetch(app.url + "/getcookie", headers={"Cookie": by_old_key})
-        assert "<h1>No user is set</h1>" in answer.text
-        assert answer.cookie_pair() == "userID="
-        assert welcome("bob") in fetch(app.url + "/getcookie", headers={"Cookie": by_key}).text
-        assert fetch(app.url + "/setcookie", **form("carol")).cookie_pair() == signed("carol", new_key)
-    assert sign("carol", new_key) != sign("carol", KEY)
-
-
-# Each bad setting, and the one line it must give.
-BAD_SETTINGS = {
-    "max-age": (
-        {"COOKIE_MAX_AGE": "abc"},
-        "COOKIE_MAX_AGE must be a positive whole number of seconds, not 'abc'",
-    ),
-    "space": ({"SECRET_KEY": f"{KEY} "}, "SECRET_KEY has whitespace at its start or end"),
-    "comma": (
-        {"SECRET_KEY": f"{KEY},x"},
-        "SECRET_KEY holds a comma, so it could not be listed in SECRET_KEY_FALLBACKS",
-    ),
-    "empty-file": ({"SECRET_KEY_FILE": "{empty}"}, "SECRET_KEY_FILE {empty} holds no key"),
-    "missing-file": (
-        {"SECRET_KEY_FILE": "{missing}"},
-        "SECRET_KEY_FILE {missing} cannot be read: No such file or directory",
-    ),
-    "both": (
-        {"SECRET_KEY": KEY, "SECRET_KEY_FILE": "{empty}"},
-        "SECRET_KEY_FILE and SECRET_KEY are both set: drop SECRET_KEY, and keep every key in the file,"
-        " the one that signs first",
-    ),
-    "no-place": (
-        {"XDG_STATE_HOME": "{blocker}"},
-        "SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
-        " {blocker}/wsgiapp/secret_key (Not a directory): set SECRET_KEY or SECRET_KEY_FILE",
-    ),
-}
-RUNNERS = {
-    "gunicorn": lambda port: gunicorn_command(port),
-    "check-config": lambda port: [sys.executable, "-m", "gunicorn", "--check-config", "wsgiapp:application"],
-    "devserver": devserver_command,
-}
-
-
-@pytest.mark.parametrize("runner", RUNNERS)
-@pytest.mark.parametrize("case", BAD_SETTINGS)
-def test_a_bad_setting_stops_the_server_with_one_line(tmp_path, case, runner):
-    """From the repository root: gunicorn (its master, before any worker), --check-config and the
-    dev server each print the one line and exit with 4, gunicorn's status for an app that cannot load."""
-    places = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "blocker": tmp_path / "blocker"}
-    places["empty"].write_text("\n")
-    places["blocker"].write_text("")
-    env, line = BAD_SETTINGS[case]
-    env = {name: value.format(**places) for name, value in env.items()}
-    run = subprocess.run(
-        RUNNERS[runner](free_port()),
-        cwd=ROOT,
-        env=server_env(env, tmp_path / "state"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert (run.returncode, run.stdout, run.stderr) == (4, "", f"wsgiapp: {line.format(**places)}\n")
-
-
-def test_without_the_config_file_a_bad_setting_stops_gunicorn_too(tmp_path):
-    """From another folder the workers meet the bad setting: gunicorn stops, with no traceback."""
-    run = subprocess.run(
-        gunicorn_command(free_port(), "--workers", "2"),
-        cwd=tmp_path,
-        env=server_env({"COOKIE_MAX_AGE": "abc"}, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    # Each worker prints the line and exits with 4, and gunicorn stops: with 4, or, when both
-    # workers fail together, with 1 and a HaltServer traceback of its own arbiter (a race in
-    # gunicorn that its issue tracker has known since 2015). No traceback comes from the app.
-    assert run.returncode in (1, 4)
-    assert "wsgiapp: COOKIE_MAX_AGE must be a positive whole number of seconds, not 'abc'" in run.stderr
-    assert "App failed to load." in run.stderr
-    assert str(ROOT / "wsgiapp.py") not in run.stderr
-
-
-def test_a_short_key_is_served_with_a_warning():
-    port = free_port()
-    with serve(gunicorn_command(port), port, env={"SECRET_KEY": "short"}) as app:
-        assert fetch(app.url + "/setcookie", **form("alice")).cookie_pair() == signed("alice", "short")
-        assert "SECRET_KEY has 5 characters: use at least 32 random ones" in app.output()
-
-
-def test_every_setting_in_gunicorn_conf_is_one_gunicorn_knows():
-    """gunicorn ignores names it does not know: a misspelt setting would do nothing, silently."""
-    names = {
-        name
-        for name, value in gunicorn_conf().items()
-        if not name.startswith("__") and not isinstance(value, types.ModuleType)
-    }
-    assert {"bind", "workers", "worker_class", "timeout", "accesslog"} <= names
-    assert names - set(Config().settings) == set()
