@@ -8,12 +8,16 @@ import multiprocessing
 import os
 import re
 import stat
+import subprocess
+import sys
 import tempfile
 from wsgiref.validate import validator
 
 import pytest
 
 from tests.helpers.inprocess import BufferedClient
+from tests.helpers.oracle import ROOT
+from tests.helpers.servers import server_env
 from wsgiapp import Settings
 from wsgiapp import make_app
 from wsgiapp import settings_from
@@ -167,6 +171,32 @@ def test_a_bad_key_file_stops_with_one_line(tmp_path, capsys, content, message):
     path = tmp_path / "keys"
     path.write_bytes(content)
     assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(message.format(path=path))
+
+
+def test_a_key_file_is_utf8_whatever_the_locale(tmp_path):
+    """A Python started in the C locale, without UTF-8 mode or locale coercion, reads files as ASCII
+    by default: the key file is read as UTF-8 all the same. (A Python of its own, as the locale is
+    fixed at start-up; it imports this checkout's wsgiapp.py, which reads the file at import.)"""
+    key = "ключ-" * 8
+    path = tmp_path / "keys"
+    path.write_text(f"{key}\n", encoding="utf-8")
+    # Here first (and so for mutmut, which runs a test against the functions it calls in process).
+    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (key,)
+    env = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "SECRET_KEY_FILE": str(path)}
+    show_keys = (
+        "import locale, os, wsgiapp;"
+        " print(locale.getpreferredencoding(False), ascii(wsgiapp.settings_from(os.environ).keys))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", show_keys],
+        cwd=ROOT,
+        env=server_env(env, tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (completed.returncode, completed.stderr) == (0, "")
+    assert completed.stdout == f"ANSI_X3.4-1968 {(key,)!a}\n"
 
 
 def test_a_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, capsys):
