@@ -119,7 +119,8 @@ def parse_response(data: bytes) -> Answer:
         head, _, rest = rest.partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = [(name, value.strip()) for name, _, value in (line.partition(":") for line in lines)]
-    _, code, reason = status_line.split(" ", 2)
+    # "HTTP/1.1 200 OK"; the reason may be empty, and its space missing too.
+    code, _, reason = status_line.partition(" ")[2].partition(" ")
     response = Answer(int(code), headers, b"", reason)
     length = response.header("Content-Length")
     response.body = rest[: int(length)] if length is not None else rest

@@ -155,7 +155,9 @@ def wait_for(
     deadline = time.monotonic() + timeout
     while not condition():
         # The message, and so output(), is only made when the assertion fails.
-        assert time.monotonic() < deadline, f"still not true after {timeout} s:\n{output() if output else ''}"
+        assert time.monotonic() < deadline, f"still not true after {timeout} s" + (
+            f":\n{output()}" if output else ""
+        )
         time.sleep(0.05)
 
 
