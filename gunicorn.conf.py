@@ -1,6 +1,7 @@
 """Gunicorn settings for wsgiapp: `gunicorn wsgiapp:application` reads this file from the current folder."""
 
 import importlib
+import logging
 import os
 import sys
 
@@ -39,11 +40,26 @@ limit_request_field_size = 8190
 # Older gunicorns ignore the setting.
 control_socket_disable = True
 
-# The app's settings (SECRET_KEY, SECRET_KEY_FILE, COOKIE_MAX_AGE...), checked here in the master
-# before any worker is forked: a bad one stops gunicorn with one line (wsgiapp prints it and exits),
-# at start, under --check-config, and at kill -HUP, which reads this file again. With no key set,
-# this also makes the generated key file once. Then the module is dropped, so that each worker
-# imports the app itself and reads the settings afresh when it starts: that is how kill -HUP
-# rotates the keys of SECRET_KEY_FILE.
-importlib.import_module("wsgiapp")
-del sys.modules["wsgiapp"]
+
+# The app, built here in the master from its settings (README: Settings), and inherited by every
+# worker the master forks: a worker that replaces another (crash, timeout, max_requests) never reads
+# the settings itself, so every worker signs with the same keys. At start a bad setting stops
+# gunicorn with wsgiapp's one line and status 4, under --check-config too. kill -HUP runs this file
+# again: the app's code and settings are loaded afresh, and if that fails the master logs one line and
+# keeps the app it has, as nginx -s reload keeps its configuration; the new workers get that one.
+def _load_app():
+    running = sys.modules.get("wsgiapp")
+    if running is None or "application" not in vars(running):
+        wsgiapp = importlib.import_module("wsgiapp")
+        wsgiapp.application = wsgiapp.make_app(wsgiapp.settings_or_exit(os.environ))
+        return
+    del sys.modules["wsgiapp"]
+    try:
+        wsgiapp = importlib.import_module("wsgiapp")
+        wsgiapp.application = wsgiapp.make_app(wsgiapp.settings_from(os.environ))
+    except Exception as error:  # a bad setting, or new code that cannot load: keep serving the old
+        sys.modules["wsgiapp"] = running
+        logging.getLogger("gunicorn.error").error("wsgiapp: reload refused, serving as before: %s", error)
+
+
+_load_app()

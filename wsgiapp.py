@@ -3,6 +3,7 @@
 import argparse
 import base64
 import contextlib
+import errno
 import hashlib
 import hmac
 import html
@@ -11,8 +12,10 @@ import logging
 import os
 import re
 import secrets
+import stat
 import sys
 import tempfile
+import time
 import traceback
 import unicodedata
 from collections.abc import Callable
@@ -27,16 +30,17 @@ from typing import Any
 from typing import NamedTuple
 from urllib.parse import quote
 from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from gunicorn.http.errors import ParseException
 from itsdangerous import BadSignature
-from itsdangerous import Signer
+from itsdangerous import TimestampSigner
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import dump_cookie
-from werkzeug.http import parse_cookie
 from werkzeug.http import parse_options_header
+from werkzeug.sansio.http import parse_cookie
 from werkzeug.wsgi import get_content_length
 
 if TYPE_CHECKING:
@@ -63,20 +67,34 @@ SECURE_COOKIE_NAME = "__Host-userID"
 # RFC 6265's cookie-octets, less "%", which escapes everything else as the percent-encoded UTF-8 bytes
 # (quote() keeps letters, digits and "_.-~" too). A name made of these alone is sent as it is.
 COOKIE_SAFE = "!#$&'()*+/:<=>?@[]^`{|}"
-# A cookie value exactly as the app issues it: cookie-octets, ".", then the HMAC-SHA256 in unpadded
-# base64url, 43 characters whose last one carries 4 bits of the digest and 2 zero bits. Any other
-# spelling of the same bytes (padding, "+/", other low bits) is refused before it is unsigned.
-COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
+# A cookie value exactly as the app issues it: the encoded name, ".", the time it was issued, ".", the
+# signature. Both are unpadded base64url whose last character carries zero bits past the data: the
+# time, 4 bytes (32 bits in 6 characters, the last 4 bits zero, until 2106); the HMAC-SHA256, 32
+# bytes (256 bits in 43 characters, the last 2 bits zero). Any other spelling of the same bytes
+# (padding, "+/", other low bits, a leading zero byte) is refused before it is unsigned.
+COOKIE_OCTET = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]"  # RFC 6265, section 4.1.1
+TIMESTAMP = r"[A-Za-z0-9_-]{5}[AQgw]"
+SIGNATURE = r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"
+COOKIE_VALUE = re.compile(rf"{COOKIE_OCTET}+\.{TIMESTAMP}\.{SIGNATURE}")
 # Separates these signatures from anything else signed with the same SECRET_KEY.
 COOKIE_SALT = "wsgiapp.userID"
 MAX_NAME_LENGTH = 64
 MAX_BODY_SIZE = 16 * 1024
+# Parts of a multipart form, fields of an urlencoded one.
 MAX_FORM_PARTS = 8
+# The oldest cookie the server accepts: COOKIE_MAX_AGE when set, else 31 days (Flask's session
+# lifetime), whatever the browser kept. COOKIE_MAX_AGE is at most 400 days, the cap of RFC 6265bis
+# and of Chrome.
+DEFAULT_LIFETIME = 31 * 24 * 3600
+MAX_COOKIE_AGE = 400 * 24 * 3600
+# Instances' clocks differ: a cookie stamped up to this many seconds ahead of this one's is accepted.
+CLOCK_SKEW = 60
 # Shorter keys are accepted, with a warning.
 MIN_KEY_LENGTH = 32
 # gunicorn's exit status for an app that cannot be loaded: its master stops instead of retrying.
 APP_LOAD_ERROR = 4
-FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+URLENCODED = "application/x-www-form-urlencoded"
+FORM_TYPES = frozenset({URLENCODED, "multipart/form-data"})
 # What a server's wsgi.input raises on a body the client broke: OSError for a dropped connection,
 # Werkzeug's dev server's bad chunks and gunicorn's NoMoreData; gunicorn's ParseException for the
 # rest of its chunked framing (InvalidChunkSize, ChunkMissingTerminator, bad trailers).
@@ -130,14 +148,45 @@ def check_key(key: str, what: str) -> str:
     return key
 
 
-def read_key_file(path: Path, what: str) -> tuple[str, ...]:
-    """The keys in a file, one a line: the first signs, the others still verify; blank lines are skipped."""
+def check_private(info: os.stat_result, what: str) -> None:
+    """Refuse a key file, or the folder of the generated one, that others than its owner can write."""
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise SettingsError(f"{what} can be written by others than its owner: chmod go-w it")
+
+
+def check_owned(info: os.stat_result, what: str) -> None:
+    """Refuse the generated key file, or its folder, when another user made it."""
+    if info.st_uid != os.geteuid():
+        raise SettingsError(
+            f"{what} belongs to user {info.st_uid}, not to user {os.geteuid()} who runs the app: remove it"
+        )
+
+
+def read_key_file(path: Path, what: str, generated: bool = False) -> tuple[str, ...]:
+    """The keys in a file, one a line: the first signs, the others still verify; blank lines are skipped.
+
+    A file that others can write is refused. SECRET_KEY_FILE is read through symbolic links (systemd's
+    credentials and Kubernetes' Secret volumes are links); the generated key file must be a file of
+    the app's own user, not a link.
+    """
     try:
-        lines = path.read_text("utf-8").splitlines()
+        fd = os.open(path, os.O_RDONLY | (os.O_NOFOLLOW if generated else 0))
+        try:
+            info = os.fstat(fd)
+            with open(fd, "rb", closefd=False) as file:
+                lines = file.read().decode("utf-8").splitlines()
+        finally:
+            os.close(fd)
     except UnicodeDecodeError:
         raise SettingsError(f"{what} {path} is not UTF-8 text") from None
     except OSError as error:
-        raise SettingsError(f"{what} {path} cannot be read: {error.strerror}") from None
+        reason = "it is a symbolic link" if generated and error.errno == errno.ELOOP else error.strerror
+        raise SettingsError(f"{what} {path} cannot be read: {reason}") from None
+    if generated:
+        check_owned(info, f"{what} {path}")
+    check_private(info, f"{what} {path}")
+    if info.st_mode & stat.S_IROTH:
+        log.warning("%s %s can be read by every user of the machine: chmod 600 it", what, path)
     keys = tuple(
         check_key(line, f"line {number} of {what} {path}")
         for number, line in enumerate(lines, 1)
@@ -162,11 +211,28 @@ def generated_key_path(env: Mapping[str, str]) -> Path:
     return Path(state, "wsgiapp", "secret_key")
 
 
+def no_place_for(path: Path, error: OSError) -> SettingsError:
+    return SettingsError(
+        f"SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in {path}"
+        f" ({error.strerror}): set SECRET_KEY or SECRET_KEY_FILE"
+    )
+
+
 def generated_key(path: Path) -> tuple[str, ...]:
-    """The key kept in path; the first process to ask makes it: random, mode 0600, written whole."""
+    """The key kept in path; the first process to ask makes it: random, mode 0600, written whole.
+
+    Its folder must be the app's user's own, and writable by nobody else: whoever can write there
+    can choose the key.
+    """
     try:
-        if not path.exists():
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = path.parent.stat()
+    except OSError as error:
+        raise no_place_for(path, error) from None
+    check_owned(folder, f"the generated key's folder {path.parent}")
+    check_private(folder, f"the generated key's folder {path.parent}")
+    if not os.path.lexists(path):
+        try:
             # mkstemp: O_EXCL and mode 0600. The key is written to a file of its own, then linked to
             # its name, which fails if the name exists: of processes starting together exactly one
             # makes the key, and none can read a half-written one.
@@ -178,12 +244,9 @@ def generated_key(path: Path) -> tuple[str, ...]:
                     os.link(spare, path)
             finally:
                 os.unlink(spare)
-    except OSError as error:
-        raise SettingsError(
-            f"SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in {path}"
-            f" ({error.strerror}): set SECRET_KEY or SECRET_KEY_FILE"
-        ) from None
-    return read_key_file(path, "the generated key file")
+        except OSError as error:
+            raise no_place_for(path, error) from None
+    return read_key_file(path, "the generated key file", generated=True)
 
 
 def keys_from(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -218,6 +281,8 @@ def max_age_from(env: Mapping[str, str]) -> int | None:
         return None
     if not (value.isascii() and value.isdigit() and int(value) > 0):
         raise SettingsError(f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}")
+    if int(value) > MAX_COOKIE_AGE:
+        raise SettingsError(f"COOKIE_MAX_AGE may be at most {MAX_COOKIE_AGE} seconds (400 days), not {value}")
     return int(value)
 
 
@@ -241,16 +306,23 @@ def settings_or_exit(env: Mapping[str, str]) -> Settings:
         raise SystemExit(APP_LOAD_ERROR) from None
 
 
-def make_signer(keys: Sequence[str]) -> Signer:
-    """Sign with the first key; accept signatures made with any of them.
+class CookieSigner(TimestampSigner):
+    """itsdangerous's TimestampSigner: HMAC-SHA256 over the value and the time it was signed, with the
+    first key; any of the keys verifies. The time comes from the app's clock, which a test can set.
 
     itsdangerous's "hmac" key derivation would compute HMAC(key, salt) on every sign and unsign; it
     depends on nothing else, so it is done here, once per key, and handed over with derivation
     "none". The signatures are the same bytes, so cookies signed either way verify.
     """
-    derived = [hmac.new(key.encode(), COOKIE_SALT.encode(), hashlib.sha256).digest() for key in keys]
-    # itsdangerous signs with the last key and tries them all, last first.
-    return Signer(derived[::-1], key_derivation="none", digest_method=hashlib.sha256)
+
+    def __init__(self, keys: Sequence[str], clock: Callable[[], float]) -> None:
+        derived = [hmac.new(key.encode(), COOKIE_SALT.encode(), hashlib.sha256).digest() for key in keys]
+        # itsdangerous signs with the last key and tries them all, last first.
+        super().__init__(derived[::-1], key_derivation="none", digest_method=hashlib.sha256)
+        self.clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self.clock())
 
 
 # Pages: html/layout.html around a fragment of html/, joined once at import.
@@ -413,18 +485,22 @@ def encode_name(name: str) -> str:
     return quote(name, safe=COOKIE_SAFE)
 
 
-def sign_name(signer: Signer, name: str) -> str:
+def sign_name(signer: CookieSigner, name: str) -> str:
     return signer.sign(encode_name(name)).decode()
 
 
-def unsign_name(signer: Signer, value: str) -> str | None:
-    """The name in a cookie value that the app issued, spelled exactly as it issued it; else None."""
+def unsign_name(signer: CookieSigner, value: str, lifetime: int) -> str | None:
+    """The name in a cookie value that the app issued, spelled exactly as it issued it, at most
+    lifetime seconds ago (or up to CLOCK_SKEW seconds ahead, by another instance's clock); else None."""
     if not COOKIE_VALUE.fullmatch(value):
         return None
     try:
-        encoded = signer.unsign(value).decode()
+        payload, issued = signer.unsign(value, return_timestamp=True)
+        encoded = payload.decode()
         name = unquote(encoded, errors="strict")
     except (BadSignature, UnicodeError):
+        return None
+    if not -CLOCK_SKEW <= signer.get_timestamp() - issued.timestamp() <= lifetime:
         return None
     # The signature holds, but a cookie signed before names were encoded may spell its name
     # otherwise ("100%", "%41" for "A"): only the app's own spelling of a name it accepts names a user.
@@ -477,6 +553,16 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
         return TOO_LARGE_REPLY
     if content_length is not None and len(body) < content_length:
         return error_page(HTTPStatus.BAD_REQUEST, "The form ended before its announced length.", PRIVATE)
+    if mimetype == URLENCODED:
+        # Counted as parse_qsl's max_num_fields counts: Werkzeug's max_form_parts is for multipart only.
+        if body.count(b"&") >= MAX_FORM_PARTS:
+            return TOO_LARGE_REPLY
+        # Werkzeug keeps a %XX escape that is not UTF-8 as its literal text ("al%FFice"): refused here,
+        # as raw bytes that are not UTF-8 are by the parser.
+        try:
+            unquote_to_bytes(body).decode()
+        except UnicodeDecodeError:
+            return error_page(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
     try:
         _, form, files = FORM_PARSER.parse(io.BytesIO(body), mimetype, len(body), options)
     except RequestEntityTooLarge:
@@ -522,25 +608,25 @@ def set_cookie(environ: Environ, app: "App") -> Reply:
     return page(HTTPStatus.OK, READCOOKIE_BODY, [cookie, *PRIVATE])
 
 
-def read_user(environ: Environ, signer: Signer) -> tuple[str | None, bool]:
+def read_user(environ: Environ, app: "App") -> tuple[str | None, bool]:
     """Return the verified user ID, if any, and whether a bad cookie should be cleared."""
-    try:
-        values = parse_cookie(environ).getlist(cookie_name(environ))
-    except UnicodeError:
-        # Not UTF-8: whatever user cookie it holds cannot be ours.
-        return None, True
+    # Only the user cookie's bytes decide: other sites of this host set cookies of their own, in any
+    # bytes. werkzeug.http.parse_cookie decodes the whole header as UTF-8 and fails on one bad byte
+    # anywhere; its Sans-IO core parses the header as the server hands it over (each byte one
+    # character, PEP 3333), and the user cookie's value must be ASCII (COOKIE_VALUE) anyway.
+    values = parse_cookie(environ.get("HTTP_COOKIE")).getlist(cookie_name(environ))
     if not values:
         return None, False
     if len(values) > 1:
         # Two cookies of one name (another Path, a parent Domain): one was planted, and the
         # header does not say which. Neither names a user, whichever of them would verify.
         return None, True
-    name = unsign_name(signer, values[0])
+    name = unsign_name(app.signer, values[0], app.lifetime)
     return name, name is None
 
 
 def get_cookie(environ: Environ, app: "App") -> Reply:
-    name, clear = read_user(environ, app.signer)
+    name, clear = read_user(environ, app)
     if name is not None:
         return page(HTTPStatus.OK, render(WELCOME_PAGE, name=name), PRIVATE)
     if clear:
@@ -619,11 +705,13 @@ SERVER_ERROR = error_page(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wron
 
 
 class App:
-    """The WSGI application: the routes, with a signer and a cookie lifetime from the settings."""
+    """The WSGI application: the routes, with a signer and the cookie's lifetimes from the settings."""
 
-    def __init__(self, signer: Signer, max_age: int | None) -> None:
-        self.signer = signer
-        self.max_age = max_age
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.signer = CookieSigner(settings.keys, clock)
+        # The browser's Max-Age (None: until it closes), and the oldest cookie the server accepts.
+        self.max_age = settings.max_age
+        self.lifetime = settings.max_age or DEFAULT_LIFETIME
 
     def __call__(self, environ: Environ, start_response: "StartResponse") -> list[bytes]:
         """The WSGI entry point."""
@@ -641,13 +729,20 @@ class App:
         return [reply.body]
 
 
-def make_app(settings: Settings) -> App:
-    """The app for these settings (Werkzeug's shortly example: create_app)."""
-    return App(make_signer(settings.keys), settings.max_age)
+def make_app(settings: Settings, clock: Callable[[], float] = time.time) -> App:
+    """The app for these settings (the factory of Werkzeug's shortly example); clock gives the time."""
+    return App(settings, clock)
 
 
-# What `gunicorn wsgiapp:application` serves: the environment read once, when the module is imported.
-application = make_app(settings_or_exit(os.environ))
+def __getattr__(name: str) -> App:
+    """`wsgiapp.application`, what `gunicorn wsgiapp:application` serves: built from the environment
+    when it is first asked for (PEP 562), so that importing the module reads no setting. Under the
+    repository's gunicorn.conf.py the master builds it first, and the workers inherit it."""
+    if name != "application":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    app = make_app(settings_or_exit(os.environ))
+    globals()["application"] = app
+    return app
 
 
 if __name__ == "__main__":
@@ -658,4 +753,4 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
     parser.add_argument("--no-reload", action="store_true", help="do not restart when the code changes")
     args = parser.parse_args()
-    run_simple(args.host, args.port, application, use_reloader=not args.no_reload)
+    run_simple(args.host, args.port, make_app(settings_or_exit(os.environ)), use_reloader=not args.no_reload)

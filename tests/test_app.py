@@ -341,8 +341,20 @@ MULTIPART_OK = b'--b\r\nContent-Disposition: form-data; name="nm"\r\n\r\nalice\r
         ("multipart/form-data; boundary=b", MULTIPART_OK[:30]),
         ("multipart/form-data; boundary=b", b"no boundary here at all"),
         (FORM, b"nm=\xff\xfe"),
+        # Werkzeug would keep these escapes as their text ("al%FFice"): they are not UTF-8 either.
+        (FORM, b"nm=al%FFice"),
+        (FORM, b"nm=Jos%C3"),
+        (FORM, b"nm=alice&x=%ED%A0%80"),
     ],
-    ids=["no-boundary", "truncated", "garbage", "not-utf8"],
+    ids=[
+        "no-boundary",
+        "truncated",
+        "garbage",
+        "not-utf8",
+        "escaped-not-utf8",
+        "cut-escape",
+        "escaped-surrogate",
+    ],
 )
 def test_a_broken_form_is_400(client, content_type, data):
     response = client.post("/setcookie", data=data, content_type=content_type)
@@ -369,14 +381,31 @@ def multipart(*parts: tuple[str, str]) -> bytes:
         (FORM, b"nm=" + b"a" * 20_000),
         ("multipart/form-data; boundary=b", multipart(*[("nm", "alice")], *[("x", "1")] * 8)),
         ("multipart/form-data; boundary=b", multipart(("nm", "a" * 17_000))),
+        # Nine fields, counted by their separators as parse_qsl's max_num_fields does.
+        (FORM, b"nm=alice" + b"&x=1" * 8),
+        (FORM, b"nm=alice" + b"&" * 8),
     ],
-    ids=["urlencoded", "long-name", "too-many-parts", "big-part"],
+    ids=["urlencoded", "long-name", "too-many-parts", "big-part", "too-many-fields", "empty-fields"],
 )
 def test_a_form_over_the_limits_is_413(client, content_type, data):
     response = client.post("/setcookie", data=data, content_type=content_type)
     body = assert_page(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, private=True)
     assert "at most 16384 bytes in 8 parts" in body
     assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        (FORM, b"nm=alice" + b"&x=1" * 7),
+        ("multipart/form-data; boundary=b", multipart(("nm", "alice"), *[("x", "1")] * 7)),
+    ],
+    ids=["urlencoded", "multipart"],
+)
+def test_a_form_of_eight_fields_is_read(client, content_type, data):
+    response = client.post("/setcookie", data=data, content_type=content_type)
+    assert_page(response, HTTPStatus.OK, private=True)
+    assert attrs(response.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
 
 
 def post(

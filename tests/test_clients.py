@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
 from tests.helpers.servers import free_port
 from tests.helpers.servers import gunicorn_command
@@ -114,20 +115,30 @@ def with_java(url: str, names: list[str]) -> list[tuple[str, str]]:
     return results
 
 
-EXPECTED = [(sign(name), f"welcome {name}") for name in NAMES]
+def expected(results: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """What each client must have kept and been shown: the cookie value the app issued for each name,
+    at the time it issued it (taken from the value kept, and checked to be now), and its welcome."""
+    return [
+        (sign(name, at=issued_at(kept)), f"welcome {name}")
+        for name, (kept, _) in zip(NAMES, results, strict=True)
+    ]
 
 
 def test_requests_session(app):
-    assert [with_requests(app.url, name) for name in NAMES] == EXPECTED
+    results = [with_requests(app.url, name) for name in NAMES]
+    assert results == expected(results)
 
 
 def test_urllib_with_http_cookiejar(app):
-    assert [with_urllib(app.url, name) for name in NAMES] == EXPECTED
+    results = [with_urllib(app.url, name) for name in NAMES]
+    assert results == expected(results)
 
 
 def test_curl_cookie_jar(app, tmp_path):
-    assert [with_curl(app.url, name, tmp_path) for name in NAMES] == EXPECTED
+    results = [with_curl(app.url, name, tmp_path) for name in NAMES]
+    assert results == expected(results)
 
 
 def test_java_httpclient_with_cookiemanager(app):
-    assert with_java(app.url, NAMES) == EXPECTED
+    results = with_java(app.url, NAMES)
+    assert results == expected(results)

@@ -7,6 +7,7 @@ import pytest
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
 from tests.helpers.servers import ACCESS_LOG_WITH_PID
@@ -33,7 +34,13 @@ def test_the_whole_flow(server, name):
         login = fetch(app.url + "/setcookie", **form(name))
         assert login.status == 200
         assert '<a href="/getcookie">Click here to read cookie</a>' in login.text
-        assert set(login.cookie_header().split("; ")) == {signed(name), "HttpOnly", "Path=/", "SameSite=Lax"}
+        at = issued_at(login.cookie_pair())
+        assert set(login.cookie_header().split("; ")) == {
+            signed(name, at=at),
+            "HttpOnly",
+            "Path=/",
+            "SameSite=Lax",
+        }
         assert login.header("Cache-Control") == "no-store"
 
         greeting = fetch(app.url + "/getcookie", headers={"Cookie": login.cookie_pair()})

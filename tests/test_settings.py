@@ -135,6 +135,7 @@ def test_a_key_file_holds_keys_one_a_line_the_first_signing(tmp_path, caplog):
     """Blank lines and lines of spaces are skipped, but counted; CRLF too; no newline needed at the end."""
     path = tmp_path / "keys"
     path.write_text(f"\n{KEY}\r\n\n{OLD_KEY}\n   \nshort\n{OLDER_KEY}")
+    path.chmod(0o600)
     with caplog.at_level(logging.WARNING, logger="wsgiapp"):
         assert settings_from({"SECRET_KEY_FILE": str(path)}) == Settings(
             (KEY, OLD_KEY, "short", OLDER_KEY), None
@@ -180,6 +181,7 @@ def test_a_key_file_is_utf8_whatever_the_locale(tmp_path):
     key = "ключ-" * 8
     path = tmp_path / "keys"
     path.write_text(f"{key}\n", encoding="utf-8")
+    path.chmod(0o600)
     # Here first (and so for mutmut, which runs a test against the functions it calls in process).
     assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (key,)
     env = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "SECRET_KEY_FILE": str(path)}
@@ -312,3 +314,168 @@ def test_with_no_home_there_is_no_place_for_the_generated_key(capsys, env):
         "SECRET_KEY and SECRET_KEY_FILE are not set, and with no HOME there is no place to keep a"
         " generated key: set SECRET_KEY or SECRET_KEY_FILE"
     )
+
+
+# --- COOKIE_MAX_AGE's cap -----------------------------------------------------------------------
+
+
+def test_cookie_max_age_is_at_most_400_days(capsys):
+    """RFC 6265bis and Chrome cap a cookie's lifetime at 400 days; beyond it no date can be written
+    for some values at all (year 33715)."""
+    assert settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": "34560000"}).max_age == 34560000
+    for value in ("34560001", "999999999999"):
+        assert stopped(capsys, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
+            f"COOKIE_MAX_AGE may be at most 34560000 seconds (400 days), not {value}"
+        )
+
+
+# --- Keys you can trust -------------------------------------------------------------------------
+
+
+def private_key_file(path, *keys):
+    path.write_text("".join(f"{key}\n" for key in keys))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o620, 0o602, 0o666, 0o777])
+def test_a_key_file_others_can_write_stops_with_one_line(tmp_path, capsys, mode):
+    path = private_key_file(tmp_path / "keys", KEY)
+    path.chmod(mode)
+    assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(
+        f"SECRET_KEY_FILE {path} can be written by others than its owner: chmod go-w it"
+    )
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o400, False), (0o600, False), (0o640, False), (0o644, True)])
+def test_a_key_file_every_user_can_read_is_used_with_one_warning(tmp_path, caplog, mode, warned):
+    path = private_key_file(tmp_path / "keys", KEY)
+    path.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
+        assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (KEY,)
+    message = f"SECRET_KEY_FILE {path} can be read by every user of the machine: chmod 600 it"
+    assert log_records(caplog) == ([("wsgiapp", "WARNING", message)] if warned else [])
+
+
+def kubernetes_secret(folder, mode=0o400):
+    """A Secret volume as the kubelet mounts it: keys -> ..data/keys, ..data -> ..<timestamp>/."""
+    version = folder / "..2026_11_30_12_00_00.000000001"
+    version.mkdir(parents=True)
+    private_key_file(version / "keys", KEY).chmod(mode)
+    (folder / "..data").symlink_to(version.name)
+    (folder / "keys").symlink_to("..data/keys")
+    return folder / "keys"
+
+
+def test_a_key_file_is_read_through_symbolic_links(tmp_path):
+    """Kubernetes' Secret volumes and systemd's credentials are links: they are followed."""
+    assert settings_from({"SECRET_KEY_FILE": str(kubernetes_secret(tmp_path))}).keys == (KEY,)
+
+
+def test_a_key_file_behind_links_is_judged_by_the_file_they_lead_to(tmp_path, capsys):
+    path = kubernetes_secret(tmp_path, mode=0o666)
+    assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(
+        f"SECRET_KEY_FILE {path} can be written by others than its owner: chmod go-w it"
+    )
+
+
+def test_a_generated_key_file_that_is_a_link_stops_with_one_line(tmp_path, capsys):
+    """Whoever could plant the link would choose the key: /etc/hostname is no secret."""
+    folder = tmp_path / "wsgiapp"
+    folder.mkdir(mode=0o700)
+    target = private_key_file(tmp_path / "chosen", KEY)
+    (folder / "secret_key").symlink_to(target)
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+        f"the generated key file {folder / 'secret_key'} cannot be read: it is a symbolic link"
+    )
+    (folder / "secret_key").unlink()
+    (folder / "secret_key").symlink_to(tmp_path / "missing")
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+        f"the generated key file {folder / 'secret_key'} cannot be read: it is a symbolic link"
+    )
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o1777])
+def test_a_generated_key_in_a_folder_others_can_write_stops_with_one_line(tmp_path, capsys, mode):
+    folder = tmp_path / "wsgiapp"
+    folder.mkdir()
+    folder.chmod(mode)
+    private_key_file(folder / "secret_key", KEY)
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+        f"the generated key's folder {folder} can be written by others than its owner: chmod go-w it"
+    )
+
+
+def test_a_generated_key_file_others_can_write_stops_with_one_line(tmp_path, capsys):
+    (tmp_path / "wsgiapp").mkdir(mode=0o700)
+    path = private_key_file(tmp_path / "wsgiapp" / "secret_key", KEY)
+    path.chmod(0o622)
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+        f"the generated key file {path} can be written by others than its owner: chmod go-w it"
+    )
+
+
+# Another user: nobody, as Debian numbers it.
+OTHER_USER = 65534
+
+
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_a_generated_key_another_user_made_stops_with_one_line(tmp_path, capsys, what):
+    """The folder and the file must be the running user's own: whoever made them chose the key."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user takes root (CI runs as root)")
+    folder = tmp_path / "wsgiapp"
+    folder.mkdir(mode=0o700)
+    path = private_key_file(folder / "secret_key", KEY)
+    owned = {"folder": folder, "file": path}[what]
+    os.chown(owned, OTHER_USER, OTHER_USER)
+    name = {"folder": f"the generated key's folder {folder}", "file": f"the generated key file {path}"}[what]
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+        f"{name} belongs to user {OTHER_USER}, not to user 0 who runs the app: remove it"
+    )
+
+
+# --- Importing the module -----------------------------------------------------------------------
+
+
+def test_importing_the_module_reads_no_setting_makes_no_file_and_never_exits(tmp_path):
+    """Only `wsgiapp.application` reads the settings, when it is first asked for (PEP 562): with a
+    bad one, that stops the program with the one line, and the import before it did nothing."""
+    env = server_env({"COOKIE_MAX_AGE": "abc"}, tmp_path)
+    imported = subprocess.run(
+        [sys.executable, "-c", "import wsgiapp; print(wsgiapp.make_app.__name__)"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (imported.returncode, imported.stdout, imported.stderr) == (0, "make_app\n", "")
+    used = subprocess.run(
+        [sys.executable, "-c", "import wsgiapp; print('imported', flush=True); wsgiapp.application"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (used.returncode, used.stdout, used.stderr) == (
+        4,
+        "imported\n",
+        "wsgiapp: COOKIE_MAX_AGE must be a positive whole number of seconds, not 'abc'\n",
+    )
+    # With no key set, importing makes no key file; asking for the app makes it.
+    env = server_env({}, tmp_path)
+    subprocess.run([sys.executable, "-c", "import wsgiapp"], cwd=ROOT, env=env, check=True)
+    assert os.listdir(tmp_path) == []
+    subprocess.run(
+        [sys.executable, "-c", "import wsgiapp; wsgiapp.application"], cwd=ROOT, env=env, check=True
+    )
+    assert os.listdir(tmp_path / "wsgiapp") == ["secret_key"]
+
+
+def test_the_module_has_no_other_lazy_names():
+    import wsgiapp
+
+    with pytest.raises(AttributeError, match="module 'wsgiapp' has no attribute 'applicaton'"):
+        wsgiapp.applicaton  # noqa: B018

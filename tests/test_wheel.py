@@ -11,6 +11,7 @@ import pytest
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
 from tests.helpers.servers import free_port
@@ -62,7 +63,7 @@ def test_the_installed_wheel_serves_the_pages_from_any_folder(installed, tmp_pat
         assert '<form action="/setcookie" method="POST">' in index.text
         login = fetch(app.url + "/setcookie", **form("José"))
         assert login.status == 200
-        assert login.cookie_pair() == signed("José", KEY)
+        assert login.cookie_pair() == signed("José", KEY, at=issued_at(login.cookie_pair()))
         greeting = fetch(app.url + "/getcookie", headers={"Cookie": login.cookie_pair()})
         assert welcome("José") in greeting.text
 

@@ -7,6 +7,7 @@ from werkzeug.test import Client
 
 import wsgiapp
 from tests.helpers.answer import Answer
+from tests.helpers.oracle import NOW
 from tests.helpers.oracle import TEST_KEY
 
 
@@ -41,9 +42,10 @@ class BufferedClient(Client):
         return super().open(*args, **kwargs)
 
 
-def make_test_app(*keys: str, max_age: int | None = None) -> wsgiapp.App:
-    """The app as make_app builds it for a server, with these keys (TEST_KEY if none)."""
-    return wsgiapp.make_app(wsgiapp.Settings(keys or (TEST_KEY,), max_age))
+def make_test_app(*keys: str, max_age: int | None = None, now: float = NOW) -> wsgiapp.App:
+    """The app as make_app builds it for a server, with these keys (TEST_KEY if none), on a clock
+    stopped at now."""
+    return wsgiapp.make_app(wsgiapp.Settings(keys or (TEST_KEY,), max_age), clock=lambda: now)
 
 
 # For tests that call the app directly: signs with TEST_KEY, session cookies.

@@ -5,12 +5,23 @@ values the README states."""
 import base64
 import hashlib
 import html
+import time
 from pathlib import Path
 
-from itsdangerous import Signer
+from itsdangerous import TimestampSigner
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEST_KEY = "test-secret-key"
+# The time on the clock of the apps the tests build (tests.helpers.inprocess), and the time the oracle
+# signs at unless told otherwise: this run's start, so that servers on the real clock accept it too.
+NOW = int(time.time())
+# The server's limit on a cookie's age when COOKIE_MAX_AGE is not set, and how far ahead of its
+# clock a cookie may be stamped: 31 days and 60 s (README, Settings).
+DEFAULT_LIFETIME = 31 * 24 * 3600
+CLOCK_SKEW = 60
+# The form's limits (README, Routes): 16 KiB, 8 fields or parts.
+MAX_BODY_SIZE = 16 * 1024
+MAX_FORM_PARTS = 8
 # The repository's templates, read by the tests themselves.
 HTML = ROOT / "html"
 STYLE_HASH = base64.b64encode(hashlib.sha256((HTML / "style.css").read_bytes()).digest()).decode()
@@ -39,20 +50,30 @@ def encoded(name: str) -> str:
     return "".join(chr(byte) if byte in COOKIE_OCTETS - {0x25} else f"%{byte:02X}" for byte in name.encode())
 
 
-def sign_payload(payload: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID") -> str:
-    """payload and its signature, made here with itsdangerous, not by the app."""
-    signer = Signer(key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
+def sign_payload(payload: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID", at: int = NOW) -> str:
+    """payload, the time at, and their signature, made here with itsdangerous, not by the app."""
+    signer = TimestampSigner(key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
+    signer.get_timestamp = lambda: at  # type: ignore[method-assign]
     return signer.sign(payload).decode()
 
 
-def sign(name: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID") -> str:
-    """The cookie value the app must issue for this name."""
-    return sign_payload(encoded(name), key, salt)
+def sign(name: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID", at: int = NOW) -> str:
+    """The cookie value the app must issue for this name at the time at."""
+    return sign_payload(encoded(name), key, salt, at)
 
 
-def signed(name: str, key: str = TEST_KEY, cookie: str = "userID") -> str:
+def signed(name: str, key: str = TEST_KEY, cookie: str = "userID", at: int = NOW) -> str:
     """The user cookie as a client sends it back: `userID=<value>`."""
-    return f"{cookie}={sign(name, key)}"
+    return f"{cookie}={sign(name, key, at=at)}"
+
+
+def issued_at(cookie: str) -> int:
+    """The time in a cookie value or `name=value` pair that a server on the real clock issued; it
+    must be this minute's. (Its second field: the seconds in big-endian bytes, base64url unpadded.)"""
+    stamp = cookie.split(".")[-2]
+    at = int.from_bytes(base64.urlsafe_b64decode(stamp + "=" * (-len(stamp) % 4)), "big")
+    assert abs(at - time.time()) < CLOCK_SKEW, f"{cookie} was issued at {at}, not now"
+    return at
 
 
 def welcome(name: str) -> str:

@@ -4,9 +4,9 @@ on, stopped; and what the tests read of them (logs, workers, memory)."""
 import contextlib
 import datetime
 import importlib.util
+import json
 import os
 import re
-import runpy
 import shutil
 import signal
 import socket
@@ -312,22 +312,31 @@ def make_tls(folder: Path) -> ssl.SSLContext:
 
 
 def gunicorn_conf() -> dict[str, object]:
-    """The names gunicorn.conf.py defines, as gunicorn reads them (it executes the file)."""
-    # The file imports wsgiapp to check the settings, then drops it from sys.modules for gunicorn's
-    # workers: keep this process's module, which the tests' apps were built from.
-    module = sys.modules.get("wsgiapp")
-    try:
-        return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    finally:
-        if module is not None:
-            sys.modules["wsgiapp"] = module
+    """The names gunicorn.conf.py defines, as gunicorn reads them, but for modules: the file run by
+    a Python of its own, as it builds the app there (with a test key); a function by its type."""
+    show = (
+        "import json, runpy, types;"
+        " names = runpy.run_path('gunicorn.conf.py');"
+        " print(json.dumps({name: value for name, value in names.items()"
+        " if not isinstance(value, types.ModuleType) and not name.startswith('__')},"
+        " default=lambda value: f'<{type(value).__name__}>'))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", show],
+        cwd=ROOT,
+        env={**os.environ, "SECRET_KEY": "k" * 32},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(run.stdout)
 
 
 def gunicorn_settings() -> Config:
     """The settings the repository's gunicorn.conf.py gives, over gunicorn's defaults."""
     config = Config()
     for name, value in gunicorn_conf().items():
-        if name in config.settings:
+        if name in config.settings and value != "<function>":
             config.set(name, value)
     return config
 

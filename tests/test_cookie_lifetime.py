@@ -1,0 +1,213 @@
+"""The cookie over time, in process with clocks the tests set: it carries the time it was issued, the
+server refuses it past its lifetime whatever the browser kept, accepts another instance's clock up to
+a minute ahead, and spells the time one way only. Other cookies of the host, whatever their bytes,
+never log the user out."""
+
+import base64
+import hashlib
+import io
+import string
+
+import pytest
+from itsdangerous import Signer
+
+from tests.helpers.inprocess import make_test_app
+from tests.helpers.inprocess import run_app
+from tests.helpers.oracle import CLOCK_SKEW
+from tests.helpers.oracle import DEFAULT_LIFETIME
+from tests.helpers.oracle import NOW
+from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import sign
+from tests.helpers.oracle import welcome
+
+# A time on the test apps' clocks: 2027-01-15, when the time still takes 4 bytes.
+T = 1_800_000_000
+CLEARED = {
+    "userID=",
+    "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+    "Max-Age=0",
+    "HttpOnly",
+    "Path=/",
+    "SameSite=Lax",
+}
+
+
+def environ(method: str, path: str, cookie: bytes | None = None, body: bytes = b"") -> dict:
+    """What a server hands over: the Cookie header's bytes as latin-1 text (PEP 3333)."""
+    env = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "localhost",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if body:
+        env["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+        env["CONTENT_LENGTH"] = str(len(body))
+    if cookie is not None:
+        env["HTTP_COOKIE"] = cookie.decode("latin-1")
+    return env
+
+
+def read_back(cookie: bytes, now: float, max_age: int | None = None):
+    """GET /getcookie with this Cookie header, on an app whose clock says now."""
+    return run_app(make_test_app(max_age=max_age, now=now), environ("GET", "/getcookie", cookie))
+
+
+def is_welcome(answer, name: str = "alice") -> bool:
+    assert answer.status == 200
+    return welcome(name) in answer.text
+
+
+def is_cleared(answer) -> bool:
+    header = answer.header("Set-Cookie")
+    return header is not None and set(header.split("; ")) == CLEARED
+
+
+@pytest.mark.parametrize("max_age", [None, 2, 3600])
+def test_the_cookie_carries_the_time_it_was_issued(max_age):
+    app = make_test_app(max_age=max_age, now=T + 0.9)
+    answer = run_app(app, environ("POST", "/setcookie", body=b"nm=alice"))
+    assert answer.status == 200
+    expected = {f"userID={sign('alice', at=T)}", "HttpOnly", "Path=/", "SameSite=Lax"}
+    if max_age is not None:
+        expected.add(f"Max-Age={max_age}")
+    attributes = set(answer.cookie_header().split("; "))
+    assert {attribute for attribute in attributes if not attribute.startswith("Expires=")} == expected
+    # The time field: T in 4 big-endian bytes, base64url without padding.
+    assert answer.cookie_pair().split(".")[1] == base64.urlsafe_b64encode(
+        T.to_bytes(4, "big")
+    ).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("max_age", "lifetime"),
+    [(None, DEFAULT_LIFETIME), (2, 2), (3600, 3600), (400 * 24 * 3600, 400 * 24 * 3600)],
+    ids=["session-cookie-31-days", "2-seconds", "an-hour", "400-days"],
+)
+def test_a_cookie_older_than_its_lifetime_welcomes_nobody_and_is_cleared(max_age, lifetime):
+    """COOKIE_MAX_AGE when set, else 31 days (Flask's session lifetime), whatever the browser kept:
+    a copied or stolen cookie stops working too."""
+    cookie = b"userID=" + sign("alice", at=T).encode()
+    for age in (0, 1, lifetime - 1, lifetime, lifetime + 0.99):
+        answer = read_back(cookie, T + age, max_age)
+        assert is_welcome(answer), age
+        assert answer.header("Set-Cookie") is None
+    for age in (lifetime + 1, lifetime + 3600, 10 * 365 * 24 * 3600):
+        answer = read_back(cookie, T + age, max_age)
+        assert not is_welcome(answer), age
+        assert "<h1>No user is set</h1>" in answer.text
+        assert is_cleared(answer), age
+
+
+def test_a_cookie_from_a_clock_up_to_a_minute_ahead_is_accepted():
+    """Another instance's clock may run ahead: itsdangerous alone refuses a time one second ahead."""
+    for ahead in (1, 2, CLOCK_SKEW - 1, CLOCK_SKEW):
+        answer = read_back(b"userID=" + sign("alice", at=T + ahead).encode(), T)
+        assert is_welcome(answer), ahead
+        assert answer.header("Set-Cookie") is None
+    for ahead in (CLOCK_SKEW + 1, 3600, 365 * 24 * 3600):
+        answer = read_back(b"userID=" + sign("alice", at=T + ahead).encode(), T)
+        assert not is_welcome(answer), ahead
+        assert is_cleared(answer), ahead
+
+
+def stamp_of(seconds: int, width: int = 4) -> str:
+    return base64.urlsafe_b64encode(seconds.to_bytes(width, "big")).decode().rstrip("=")
+
+
+def low_bits(stamp: str) -> str:
+    """The same 4 bytes with another of the 4 bits that decoding drops from the last character."""
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    other = stamp[:-1] + alphabet[alphabet.index(stamp[-1]) ^ 1]
+    assert base64.urlsafe_b64decode(other + "==") == base64.urlsafe_b64decode(stamp + "==")
+    return other
+
+
+def signed_with_stamp(name: str, stamp: str) -> str:
+    """name.stamp and a valid signature over them: what the app would issue, but for the stamp's spelling."""
+    signer = Signer(TEST_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method=hashlib.sha256)
+    return signer.sign(f"{name}.{stamp}").decode()
+
+
+# A time whose spelling holds a "-" or "_", which the standard base64 alphabet spells "+" or "/".
+URLSAFE_T = next(seconds for seconds in range(T, T + 100_000) if {"-", "_"} & set(stamp_of(seconds)))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "stamp"),
+    [
+        pytest.param(T, stamp_of(T, 5), id="leading-zero-byte"),
+        pytest.param(T, stamp_of(T) + "==", id="padding"),
+        pytest.param(T, low_bits(stamp_of(T)), id="low-bits"),
+        pytest.param(
+            URLSAFE_T, base64.b64encode(URLSAFE_T.to_bytes(4, "big")).decode(), id="standard-alphabet"
+        ),
+        pytest.param(T, "", id="empty"),
+        pytest.param(T, str(T), id="decimal"),
+    ],
+)
+def test_the_time_has_one_spelling(seconds, stamp):
+    """A validly signed value whose time is spelt otherwise than the app spells it is refused."""
+    assert is_welcome(read_back(b"userID=" + signed_with_stamp("alice", stamp_of(seconds)).encode(), seconds))
+    answer = read_back(b"userID=" + signed_with_stamp("alice", stamp).encode(), seconds)
+    assert not is_welcome(answer)
+    assert is_cleared(answer)
+
+
+def test_a_cookie_issued_before_cookies_carried_their_time_is_cleared():
+    """What an upgrade does: the users log in again, once (README)."""
+    untimed = Signer(TEST_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method=hashlib.sha256)
+    answer = read_back(b"userID=" + untimed.sign("alice"), NOW)
+    assert not is_welcome(answer)
+    assert is_cleared(answer)
+
+
+# Another service of the same host (another port, a sibling path) sets cookies of its own; the
+# browser sends them all in one header. None of these may log the user out, or clear the cookie.
+NEIGHBOURS = {
+    "latin-1 byte": b"pref=caf\xe9",
+    "invalid UTF-8": b"a=\xff\xfe",
+    "UTF-8": "theme=\u00e9t\u00e9".encode(),
+    "empty pairs": b";;;",
+    "a name without a value": b"flag",
+    "= without a name": b"=x; =",
+    "an unterminated quote": b'q="abc',
+    "a quoted value with escapes": b'q="a\\"b\\\xe9"',
+    "another user cookie name": b"userid=x; USERID=y; __Host-userID=z",
+}
+
+
+@pytest.mark.parametrize("where", ["before", "after", "around"])
+@pytest.mark.parametrize("neighbour", NEIGHBOURS.values(), ids=NEIGHBOURS.keys())
+def test_other_cookies_never_touch_the_user(neighbour, where):
+    user = b"userID=" + sign("alice").encode()
+    header = {
+        "before": neighbour + b"; " + user,
+        "after": user + b"; " + neighbour,
+        "around": neighbour + b"; " + user + b"; " + neighbour,
+    }[where]
+    answer = read_back(header, NOW)
+    assert is_welcome(answer)
+    assert answer.header("Set-Cookie") is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"\xff" + sign("alice").encode(), sign("alice").encode() + b"\xe9", "\u00e9".encode(), b"alice"],
+    ids=["non-utf8-before", "latin-1-after", "utf8", "unsigned"],
+)
+def test_a_user_cookie_that_is_not_the_apps_is_cleared_among_neighbours(value):
+    answer = read_back(b"pref=caf\xe9; userID=" + value, NOW)
+    assert not is_welcome(answer)
+    assert is_cleared(answer)
