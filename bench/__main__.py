@@ -26,6 +26,11 @@ def main() -> None:
         metavar="OPTIONS",
         help="gunicorn options over gunicorn.conf.py, to compare: --gunicorn='-k gthread --threads 4'",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REVISION",
+        help="inprocess: time wsgiapp as it was at this git revision beside the others (e.g. HEAD~1)",
+    )
     args = parser.parse_args()
     unknown = set(args.parts) - set(PARTS)
     if unknown:
@@ -34,7 +39,7 @@ def main() -> None:
     options = shlex.split(args.gunicorn)
     if "inprocess" in parts:
         rounds, batch = (41, 0.05) if args.long else (15, 0.01)
-        print(inprocess.report(inprocess.run(rounds, batch), rounds), end="\n\n", flush=True)
+        print(inprocess.report(inprocess.run(rounds, batch, args.baseline), rounds), end="\n\n", flush=True)
     if "http" in parts:
         rounds, duration = (5, 10) if args.long else (3, 1)
         loads = overhttp.run(rounds, duration, options)

@@ -10,13 +10,13 @@ os.environ["SECRET_KEY"] = BENCH_KEY
 os.environ.pop("SECRET_KEY_FALLBACKS", None)
 os.environ.pop("COOKIE_MAX_AGE", None)
 
-from itsdangerous import Signer  # noqa: E402
+from itsdangerous import TimestampSigner  # noqa: E402
 
 NAME = "Alice & <Bob>"
 FORM = "nm=Alice+%26+%3CBob%3E"
 # The cookie as the apps set it: the name with its spaces percent-encoded (RFC 6265 keeps them out
-# of a cookie value), signed with the shared key.
-SIGNER = Signer(BENCH_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method="sha256")
+# of a cookie value), and the time now, signed with the shared key.
+SIGNER = TimestampSigner(BENCH_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method="sha256")
 COOKIE = "userID=" + SIGNER.sign("Alice%20&%20<Bob>").decode()
 
 

@@ -4,7 +4,7 @@ Falcon's own parts do the work: resources with on_get/on_post, req.get_media() w
 urlencoded and multipart handlers (the only two registered, so Falcon itself answers 415 to any
 other body), req.get_cookie_values() and resp.set_cookie(), resp.cache_control and resp.vary,
 middleware for the security headers and the cross-site check, an error serializer for the HTML
-error pages, HTTPSeeOther for redirects. Signing is the same itsdangerous Signer as wsgiapp's and
+error pages, HTTPSeeOther for redirects. Signing is the same itsdangerous TimestampSigner as wsgiapp's and
 bench/flask_app.py's (salt, HMAC-SHA256, keys from SECRET_KEY and SECRET_KEY_FALLBACKS).
 
 Pages: the files of html/ with string.Template, rendered on every request and escaped with
@@ -49,14 +49,18 @@ from urllib.parse import unquote
 import falcon
 import falcon.media
 from itsdangerous import BadSignature
-from itsdangerous import Signer
+from itsdangerous import TimestampSigner
 
 HTML_DIR = Path(__file__).parent.parent / "html"
 COOKIE_NAME = "userID"
 SECURE_COOKIE_NAME = "__Host-userID"
 COOKIE_SAFE = "!#$&'()*+/:<=>?@[]^`{|}"
-COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
+COOKIE_VALUE = re.compile(
+    r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\.[A-Za-z0-9_-]{5}[AQgw]\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"
+)
 COOKIE_SALT = "wsgiapp.userID"
+# The server's limit on a cookie's age, as wsgiapp's without COOKIE_MAX_AGE: 31 days.
+LIFETIME = 31 * 24 * 3600
 MAX_NAME_LENGTH = 64
 MAX_BODY_SIZE = 16 * 1024
 MAX_FORM_PARTS = 8
@@ -69,7 +73,7 @@ SECRET_KEY = os.environ["SECRET_KEY"]
 SECRET_KEY_FALLBACKS = [
     key.strip() for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key.strip()
 ]
-signer = Signer(
+signer = TimestampSigner(
     [*reversed(SECRET_KEY_FALLBACKS), SECRET_KEY],
     salt=COOKIE_SALT,
     key_derivation="hmac",
@@ -195,7 +199,7 @@ def unsign_name(value: str) -> str | None:
     if not COOKIE_VALUE.fullmatch(value):
         return None
     try:
-        encoded = signer.unsign(value).decode()
+        encoded = signer.unsign(value, max_age=LIFETIME).decode()
         name = unquote(encoded, errors="strict")
     except (BadSignature, UnicodeError):
         return None

@@ -15,15 +15,19 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from itsdangerous import BadSignature
-from itsdangerous import Signer
+from itsdangerous import TimestampSigner
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 COOKIE_NAME = "userID"
 SECURE_COOKIE_NAME = "__Host-userID"
 COOKIE_SAFE = "!#$&'()*+/:<=>?@[]^`{|}"
-COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
+COOKIE_VALUE = re.compile(
+    r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\.[A-Za-z0-9_-]{5}[AQgw]\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"
+)
 COOKIE_SALT = "wsgiapp.userID"
+# The server's limit on a cookie's age, as wsgiapp's without COOKIE_MAX_AGE: 31 days.
+LIFETIME = 31 * 24 * 3600
 MAX_NAME_LENGTH = 64
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
@@ -40,7 +44,7 @@ app.config["MAX_FORM_PARTS"] = 8
 # The templates' layout ends with a newline, as wsgiapp's does.
 app.jinja_env.keep_trailing_newline = True
 
-signer = Signer(
+signer = TimestampSigner(
     [*reversed(app.config["SECRET_KEY_FALLBACKS"]), app.config["SECRET_KEY"]],
     salt=COOKIE_SALT,
     key_derivation="hmac",
@@ -152,7 +156,7 @@ def unsign_name(value: str) -> str | None:
     if not COOKIE_VALUE.fullmatch(value):
         return None
     try:
-        encoded = signer.unsign(value).decode()
+        encoded = signer.unsign(value, max_age=LIFETIME).decode()
         name = unquote(encoded, errors="strict")
     except (BadSignature, UnicodeError):
         return None

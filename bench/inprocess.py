@@ -2,10 +2,14 @@
 
 import hashlib
 import importlib
+import importlib.util
 import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 from typing import NamedTuple
 
@@ -88,20 +92,61 @@ class Samples(NamedTuple):
     digests: dict[tuple[str, str], str]  # (app, route) -> SHA-256 of the page, in hex
 
 
-def run(rounds: int, batch_seconds: float) -> Samples:
-    """Seconds per call for each (app, route), one figure a round; the apps take turns in every round."""
+def load_baseline(revision: str, folder: Path) -> WSGIApp:
+    """wsgiapp as it was at a git revision (wsgiapp.py and html/, unpacked into folder), built with
+    the benchmark's key by its own make_app."""
+    # git and tar from PATH, on a revision its user named: a developer's command, not a service.
+    archive = subprocess.run(  # noqa: S603
+        ["git", "archive", revision, "wsgiapp.py", "html"],  # noqa: S607
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)  # noqa: S603, S607
+    spec = importlib.util.spec_from_file_location("wsgiapp_baseline", folder / "wsgiapp.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no wsgiapp.py at {revision}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_app(module.Settings((BENCH_KEY,)))
+
+
+def own_cookie(app: WSGIApp, case: Case) -> Case:
+    """The case with the cookie that this app itself sets for the benchmark's form, for an app whose
+    cookie is spelt otherwise than the others' (the baseline of another version)."""
+    login = next(other for other in CASES if other.method == "POST")
+    environ, body = build_environ(login)
+    environ["wsgi.input"] = BytesIO(body)
+    headers: list[tuple[str, str]] = []
+    result = app(environ, lambda status, sent, exc_info=None: headers.extend(sent))
+    b"".join(result)
+    cookie = next(value for name, value in headers if name == "Set-Cookie").split("; ")[0]
+    return case._replace(headers={**case.headers, "Cookie": cookie})
+
+
+def run(rounds: int, batch_seconds: float, baseline: str | None = None) -> Samples:
+    """Seconds per call for each (app, route), one figure a round; the apps take turns in every round.
+
+    baseline: a git revision whose wsgiapp runs beside the others, as "baseline".
+    """
     apps = {label: load(entry_point) for label, entry_point in APPS.items()}
     # wsgiapp built from its settings, as its tests build it; gunicorn reads them from the environment.
     apps["wsgiapp"] = wsgiapp.make_app(wsgiapp.Settings((BENCH_KEY,)))
-    environs = {case.label: build_environ(case) for case in CASES}
+    environs = {(label, case.label): build_environ(case) for label in apps for case in CASES}
+    if baseline is not None:
+        apps["baseline"] = load_baseline(baseline, Path(tempfile.mkdtemp(prefix="bench-baseline-")))
+        for case in CASES:
+            cookie = "Cookie" in case.headers
+            environs[("baseline", case.label)] = build_environ(
+                own_cookie(apps["baseline"], case) if cookie else case
+            )
     digests = {}
     for case in CASES:
         for label, app in apps.items():
-            status, page = answer(app, *environs[case.label])
+            status, page = answer(app, *environs[(label, case.label)])
             check_answer(label, case, status, page)
             digests[(label, case.label)] = hashlib.sha256(page).hexdigest()
     calls = {
-        (label, case.label): calibrate(app, *environs[case.label], batch_seconds)
+        (label, case.label): calibrate(app, *environs[(label, case.label)], batch_seconds)
         for label, app in apps.items()
         for case in CASES
     }
@@ -113,7 +158,7 @@ def run(rounds: int, batch_seconds: float) -> Samples:
         for case in CASES:
             for label in order:
                 key = (label, case.label)
-                samples[key].append(time_batch(apps[label], *environs[case.label], calls[key]))
+                samples[key].append(time_batch(apps[label], *environs[key], calls[key]))
     return Samples(samples, digests)
 
 
@@ -164,4 +209,27 @@ def report(samples: Samples, rounds: int) -> str:
             digest = samples.digests[(label, case.label)]
             cells.append("=" if digest == own else digest[:12])
         lines.append(f"| {case.label} | " + " | ".join(cells) + " |")
+    if ("baseline", CASES[0].label) in samples.times:
+        lines += [
+            "",
+            "wsgiapp against the baseline revision, side by side in the same rounds: µs per call, and the",
+            "median over the rounds of the difference and of the ratio.",
+            "",
+            "| route | baseline | wsgiapp | difference | wsgiapp / baseline |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for case in CASES:
+            pairs = list(
+                zip(
+                    samples.times[("baseline", case.label)],
+                    samples.times[("wsgiapp", case.label)],
+                    strict=True,
+                )
+            )
+            lines.append(
+                f"| {case.label} | {statistics.median(a for a, _ in pairs) * 1e6:.2f}"
+                f" | {statistics.median(b for _, b in pairs) * 1e6:.2f}"
+                f" | {statistics.median(b - a for a, b in pairs) * 1e6:+.2f}"
+                f" | {statistics.median(b / a for a, b in pairs):.3f}x |"
+            )
     return "\n".join(lines)
