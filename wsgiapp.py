@@ -519,7 +519,6 @@ def unsign_name(app: "App", value: str) -> str | None:
     return name if encode_name(name) == encoded and name_error([name]) is None else None
 
 
-HIGH_ESCAPE = re.compile(rb"%[89A-Fa-f][0-9A-Fa-f]")
 # parse_form_data(environ, ...) builds a FormDataParser on every call: this one is built once.
 # Its limits default to no limit: each one is set (read_body caps the body's size).
 FORM_PARSER = FormDataParser(max_form_memory_size=MAX_BODY_SIZE, max_form_parts=MAX_FORM_PARTS, silent=False)
@@ -542,6 +541,10 @@ def read_body(environ: Environ, content_length: int | None) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
+
+
+# A percent-escape of a byte from 0x80 up: only such an escape can make a form that is not UTF-8.
+HIGH_ESCAPE = re.compile(rb"%[89A-Fa-f][0-9A-Fa-f]")
 
 
 def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
@@ -571,8 +574,8 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
         if body.count(b"&") >= MAX_FORM_PARTS:
             return TOO_LARGE_REPLY
         # Werkzeug keeps a %XX escape that is not UTF-8 as its literal text ("al%FFice"): refused here,
-        # as raw bytes that are not UTF-8 are by the parser. Only an escape of a byte from 0x80 up can
-        # be one: a form without any (most) is not decoded twice.
+        # as raw bytes that are not UTF-8 are by the parser. A form without HIGH_ESCAPE (most) is not
+        # decoded twice.
         if HIGH_ESCAPE.search(body):
             try:
                 unquote_to_bytes(body).decode()

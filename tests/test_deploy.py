@@ -32,6 +32,7 @@ from tests.helpers.answer import receive_all
 from tests.helpers.answer import send_raw
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
@@ -117,7 +118,7 @@ def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instanc
     # X-Forwarded-Proto: https from nginx, on loopback, which gunicorn trusts: the cookie is Secure.
     # Over https, the __Host- cookie.
     assert attrs(login) == {
-        signed("alice", cookie="__Host-userID"),
+        signed("alice", cookie="__Host-userID", at=issued_at(login.cookie_pair())),
         "Secure",
         "HttpOnly",
         "Path=/",
@@ -147,7 +148,7 @@ def test_a_cookie_jar_keeps_the_host_cookie_over_https(proxy, context, name):
     with opener.open(proxy.url + "/setcookie", urllib.parse.urlencode({"nm": name}).encode()) as answer:
         assert answer.status == 200
     assert [(cookie.name, cookie.value, cookie.secure) for cookie in jar] == [
-        ("__Host-userID", sign(name), True)
+        ("__Host-userID", sign(name, at=issued_at(next(iter(jar)).value)), True)
     ]
     with opener.open(proxy.url + "/getcookie") as answer:
         assert welcome(name) in answer.read().decode()
@@ -219,13 +220,13 @@ def test_x_forwarded_proto_counts_only_from_a_trusted_peer(instances, peer, secu
 def test_key_rotation(instances):
     """A new key with the old one as a fallback accepts old cookies and signs with the new key."""
     old = fetch(instances[0].url + "/setcookie", **form("alice")).cookie_pair()
-    assert old == signed("alice", TEST_KEY)
+    assert old == signed("alice", TEST_KEY, at=issued_at(old))
     with instance(NEW_KEY, fallbacks=TEST_KEY) as rotated, instance(NEW_KEY) as forgetful:
         answer = fetch(rotated.url + "/getcookie", headers={"Cookie": old})
         assert welcome("alice") in answer.text
         assert answer.values("Set-Cookie") == []
         new = fetch(rotated.url + "/setcookie", **form("alice")).cookie_pair()
-        assert new == signed("alice", NEW_KEY)
+        assert new == signed("alice", NEW_KEY, at=issued_at(new))
         assert new != old
 
         # Without the fallback, the old cookie is refused and cleared; the new one is accepted.
@@ -641,6 +642,8 @@ def test_the_units_command_serves_with_the_keys_of_its_credential(tmp_path):
     credentials = tmp_path / "credentials"
     credentials.mkdir(mode=0o700)
     (credentials / "secret_keys").write_text(f"{NEW_KEY}\n{TEST_KEY}\n")
+    # As systemd makes the copy: readable by the service's user only.
+    (credentials / "secret_keys").chmod(0o400)
     settings = unit_settings()
     command = [
         argument.replace("%i", str(port)).replace(UNIT_ROOT, str(ROOT))
@@ -652,7 +655,9 @@ def test_the_units_command_serves_with_the_keys_of_its_credential(tmp_path):
     assert settings["WorkingDirectory"] == [UNIT_ROOT]
     with serve(command, port, env=env, cwd=ROOT) as app:
         assert f"Listening at: http://127.0.0.1:{port}" in app.output()
-        assert fetch(app.url + "/setcookie", **form("alice")).cookie_pair() == signed("alice", NEW_KEY)
+        cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
+        assert cookie == signed("alice", NEW_KEY, at=issued_at(cookie))
+        assert "can be read by every user" not in app.output()
         old = fetch(app.url + "/getcookie", headers={"Cookie": signed("alice", TEST_KEY)})
         assert welcome("alice") in old.text
     assert not os.path.exists("/nonexistent")
