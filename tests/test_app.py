@@ -363,6 +363,14 @@ def test_a_broken_form_is_400(client, content_type, data):
     assert "Set-Cookie" not in response.headers
 
 
+@pytest.mark.parametrize("escape", [f"%{high}{low}" for high in "89ABCDEFabcdef" for low in "0aF"])
+def test_an_escaped_byte_from_0x80_up_alone_is_400(client, escape):
+    """A lone byte from 0x80 up is never UTF-8, however its escape is spelt."""
+    response = client.post("/setcookie", data=f"nm=a{escape}b".encode(), content_type=FORM)
+    assert "The form could not be read." in assert_page(response, HTTPStatus.BAD_REQUEST, private=True)
+    assert "Set-Cookie" not in response.headers
+
+
 def test_a_hand_written_multipart_body_works(client):
     response = client.post("/setcookie", data=MULTIPART_OK, content_type="multipart/form-data; boundary=b")
     assert response.status_code == 200

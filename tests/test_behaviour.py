@@ -258,6 +258,18 @@ def test_a_malformed_multipart_body_is_refused_exactly():
     assert answer[:3] == refusal(HTTPStatus.BAD_REQUEST, "The form could not be read.")
 
 
+def test_an_escape_that_is_not_utf8_is_refused_exactly():
+    answer = call(TEST_APP, "POST", "/setcookie", b"nm=al%FFice", CONTENT_TYPE=FORM)
+    assert answer[:3] == refusal(HTTPStatus.BAD_REQUEST, "The form could not be read.")
+
+
+def test_a_form_of_nine_fields_is_refused_exactly():
+    answer = call(TEST_APP, "POST", "/setcookie", b"nm=a" + b"&x=1" * 8, CONTENT_TYPE=FORM)
+    assert answer[:3] == refusal(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "The form may hold at most 16384 bytes in 8 parts."
+    )
+
+
 def test_a_short_body_is_refused_exactly():
     answer = call(TEST_APP, "POST", "/setcookie", b"nm=al", CONTENT_TYPE=FORM, CONTENT_LENGTH="100")
     assert answer[:3] == refusal(HTTPStatus.BAD_REQUEST, "The form ended before its announced length.")

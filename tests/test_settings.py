@@ -3,6 +3,7 @@ file) and COOKIE_MAX_AGE, read into a Settings value, with the warnings the log 
 as an operator sees it from settings_or_exit: exit status 4 and one exact line on stderr. No server is
 started here (tests/test_settings_servers.py starts them)."""
 
+import errno
 import logging
 import multiprocessing
 import os
@@ -17,6 +18,8 @@ import pytest
 
 from tests.helpers.inprocess import BufferedClient
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import issued_at
+from tests.helpers.oracle import sign
 from tests.helpers.servers import server_env
 from wsgiapp import Settings
 from wsgiapp import make_app
@@ -479,3 +482,44 @@ def test_the_module_has_no_other_lazy_names():
 
     with pytest.raises(AttributeError, match="module 'wsgiapp' has no attribute 'applicaton'"):
         wsgiapp.applicaton  # noqa: B018
+
+
+def test_a_generated_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, capsys):
+    """Not a link, but not a file either: the reason is the system's."""
+    path = tmp_path / "wsgiapp" / "secret_key"
+    path.mkdir(parents=True)
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+        f"the generated key file {path} cannot be read: Is a directory"
+    )
+
+
+def test_a_generated_key_that_cannot_be_written_stops_with_one_line(tmp_path, capsys, monkeypatch):
+    """A folder the app may not write (a read-only file system; root writes any other folder)."""
+
+    def read_only(**kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+        "SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
+        f" {tmp_path}/wsgiapp/secret_key (Read-only file system): set SECRET_KEY or SECRET_KEY_FILE"
+    )
+    assert os.listdir(tmp_path / "wsgiapp") == []
+
+
+def test_the_application_is_built_once_and_kept(monkeypatch):
+    """`wsgiapp.application` reads the environment the first time only: later changes to it are not
+    seen, as the workers gunicorn forks must all keep the app their master built."""
+    import wsgiapp
+
+    # Whatever this process holds is put back after the test, and the attribute starts unset.
+    monkeypatch.setitem(vars(wsgiapp), "application", None)
+    monkeypatch.delitem(vars(wsgiapp), "application")
+    for name in ("SECRET_KEY_FALLBACKS", "SECRET_KEY_FILE", "COOKIE_MAX_AGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECRET_KEY", KEY)
+    first = wsgiapp.application
+    value = wsgiapp.sign_name(first.signer, "alice")
+    assert value == sign("alice", KEY, at=issued_at(value))
+    monkeypatch.setenv("SECRET_KEY", OLD_KEY)
+    assert wsgiapp.application is first
