@@ -5,9 +5,10 @@ import logging
 import os
 import sys
 
-# Server socket: loopback only, as gunicorn's own default. Put nginx in front to face clients
-# (deploy/), or pass -b 0.0.0.0:8000 to listen everywhere.
-bind = ["127.0.0.1:8000"]
+# Server socket: loopback only, port 8000. Put nginx in front to face clients (deploy/), or pass
+# -b 0.0.0.0:8000 to listen everywhere. Where PORT is set (the platforms that run images set it, and
+# so does the Containerfile), all addresses on that port, as gunicorn itself does without a config.
+bind = [f"0.0.0.0:{os.environ['PORT']}"] if os.environ.get("PORT") else ["127.0.0.1:8000"]
 
 # Worker processes: WEB_CONCURRENCY, as gunicorn itself reads it, or one per core.
 # Chosen by measurement on a 2-core machine (`python -m bench http --gunicorn=...`, bench/README.md):

@@ -24,12 +24,14 @@ import pytest
 
 import wsgiapp
 from tests.helpers.answer import SITE_NAME
+from tests.helpers.answer import Answer
 from tests.helpers.answer import SiteHTTPSHandler
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.answer import parse_response
 from tests.helpers.answer import receive_all
 from tests.helpers.answer import send_raw
+from tests.helpers.oracle import CSP
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
@@ -161,6 +163,35 @@ def test_nginx_passes_the_host_with_its_port(proxy, context, origin, status):
     post = form("alice")
     post["headers"] = {**post["headers"], "Origin": origin or proxy.url}
     answer = fetch(proxy.url + "/setcookie", **post, context=context)
+    assert answer.status == status
+    assert (answer.values("Set-Cookie") == []) is (status == 403)
+
+
+def absolute_form_post(proxy, context, host: str, origin: str) -> "Answer":
+    """The login form posted in absolute form (the site's URL in the request line) over TLS to the
+    site, with another Host header, as no browser sends it."""
+    body = b"nm=alice"
+    request = (
+        f"POST {proxy.url}/setcookie HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with (
+        socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as sock,
+        context.wrap_socket(sock, server_hostname=SITE_NAME) as tls,
+    ):
+        tls.sendall(request)
+        return parse_response(receive_all(tls))
+
+
+@pytest.mark.parametrize(("origin", "status"), [("site", 200), ("evil", 403)])
+def test_the_app_sees_the_sites_name_even_from_an_absolute_form_request(proxy, context, origin, status):
+    """Host: evil.example with the site's URL in the request line: the app compares Origin with the
+    site's name and port, never with that Host, so a post whose Origin matches the forged Host is
+    refused and one from the site's own page still passes."""
+    port = proxy.https_port
+    origins = {"site": proxy.url, "evil": f"https://evil.example:{port}"}
+    answer = absolute_form_post(proxy, context, f"evil.example:{port}", origins[origin])
     assert answer.status == status
     assert (answer.values("Set-Cookie") == []) is (status == 403)
 
@@ -322,10 +353,38 @@ def test_another_host_after_the_sites_handshake_gets_no_answer(proxy, context):
 HSTS_MIN_AGE = 180 * 24 * 3600
 
 
+# The policy of nginx's own pages (deploy/nginx.conf): they hold no style, script or image.
+NGINX_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
 def over_the_body_limit(proxy) -> dict:
     post = same_origin(proxy, "")
     post["body"] = b"nm=" + b"a" * wsgiapp.MAX_BODY_SIZE
     return post
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "post"),
+    [("/", 200, False), ("/getcookie", 200, False), ("/nowhere", 404, False), ("/setcookie", 413, True)],
+)
+def test_every_https_answer_has_the_security_headers_once(proxy, context, path, status, post):
+    """The app's answers carry its own; nginx's own (413) the same three, added by nginx."""
+    answer = fetch(proxy.url + path, **(over_the_body_limit(proxy) if post else {}), context=context)
+    assert answer.status == status
+    assert answer.values("X-Content-Type-Options") == ["nosniff"]
+    assert answer.values("Referrer-Policy") == ["same-origin"]
+    (policy,) = answer.values("Content-Security-Policy")
+    assert policy == (NGINX_CSP if post else CSP)
+
+
+def test_nginx_answers_for_an_instance_that_is_down_with_the_security_headers(nginx, tls, context):
+    """502 when no instance answers: nginx's page, with the headers the app would have sent."""
+    with run_nginx(nginx, [free_port(), free_port()], tls[0]) as proxy:
+        answer = fetch(proxy.url + "/", context=context)
+    assert answer.status == 502
+    assert answer.values("X-Content-Type-Options") == ["nosniff"]
+    assert answer.values("Referrer-Policy") == ["same-origin"]
+    assert answer.values("Content-Security-Policy") == [NGINX_CSP]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,198 @@
+"""The image of the Containerfile, built and run with podman as root, the way the tests need it here.
+
+- The base, `debian:<suite>-slim`, cannot be pulled where no image registry is reached: it is made from
+  Debian's own packages instead (debootstrap, then set up as the official slim images are) and imported
+  under that name. A base already imported on this machine is used as it is.
+- crun refuses some machines' cgroup layout: runc is used where it is installed. Raising the open-file
+  limit is not permitted everywhere: podman gets a containers.conf that asks for no limits.
+- The build reaches pip's index through the host's network, with the CA bundle of PIP_CERT (set where a
+  proxy needs one) mounted at a path of its own.
+"""
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers.answer import fetch
+from tests.helpers.oracle import ROOT
+from tests.helpers.servers import free_port
+from tests.helpers.servers import require
+from tests.helpers.servers import require_executable
+from tests.helpers.servers import wait_for
+
+CONTAINERFILE = ROOT / "Containerfile"
+SUITE = re.search(r"^ARG SUITE=(\w+)$", CONTAINERFILE.read_text(), re.M)[1]
+BASE = f"docker.io/library/debian:{SUITE}-slim"
+IMAGE = "localhost/wsgiapp:test"
+# The image's user (Containerfile's USER): the key files a test mounts belong to it.
+USER = int(re.search(r"^USER (\d+):", CONTAINERFILE.read_text(), re.M)[1])
+CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
+# What the official slim images set up: apt keeps no packages or lists, dpkg skips docs and locales.
+CACHES = "/var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin"
+APT_CLEAN = (
+    f'DPkg::Post-Invoke {{ "rm -f {CACHES} || true"; }};\n'
+    f'APT::Update::Post-Invoke {{ "rm -f {CACHES} || true"; }};\n'
+    'Dir::Cache::pkgcache "";\n'
+    'Dir::Cache::srcpkgcache "";\n'
+)
+DPKG_EXCLUDES = """\
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+"""
+
+
+def slim(root: Path) -> None:
+    """Set root up as the slim images are, and drop what dpkg would have skipped: docs but the
+    copyright files, man pages, locales, apt's lists and caches."""
+    (root / "etc/apt/apt.conf.d/docker-clean").write_text(APT_CLEAN)
+    (root / "etc/dpkg/dpkg.cfg.d/docker").write_text(DPKG_EXCLUDES)
+    for folder in ("var/lib/apt/lists", "usr/share/man", "usr/share/info", "usr/share/locale"):
+        for path in (root / folder).glob("*"):
+            if path.name in ("lock", "partial", "locale.alias"):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    for path in (root / "var/cache/apt").rglob("*"):
+        if path.suffix in (".deb", ".bin"):
+            path.unlink()
+    for path in (root / "usr/share/doc").rglob("*"):
+        if not path.is_dir() and path.name != "copyright":
+            path.unlink()
+
+
+def require_podman() -> str:
+    """podman, run as root (the tests give key files to the image's user); skip or fail as require()."""
+    podman = require_executable("podman", install="Debian: apt-get install podman runc debootstrap")
+    require("root, for podman and the key files of the image's user", os.geteuid() == 0, "run as root")
+    return podman
+
+
+def podman(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run podman with the tests' containers.conf; its output as text."""
+    env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+    return subprocess.run(
+        ["podman", *args], env=env, capture_output=True, text=True, check=check, timeout=timeout, **kwargs
+    )
+
+
+def runtime() -> list[str]:
+    return ["--runtime", "runc"] if shutil.which("runc") else []
+
+
+def make_base() -> None:
+    """debian:<suite>-slim from Debian's packages, unless this machine has it already (under a minute)."""
+    if podman("image", "exists", BASE, check=False).returncode == 0:
+        return
+    debootstrap = require_executable(
+        "debootstrap", "/usr/sbin/debootstrap", install="apt-get install debootstrap"
+    )
+    with tempfile.TemporaryDirectory(prefix="debootstrap-") as root:
+        subprocess.run(
+            [debootstrap, "--variant=minbase", SUITE, root], capture_output=True, check=True, timeout=900
+        )
+        slim(Path(root))
+        archive = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
+        podman("import", "-", BASE, stdin=archive.stdout)
+        archive.wait()
+
+
+def build_image() -> float:
+    """Build the Containerfile as IMAGE, from the repository (its .containerignore applies); seconds taken."""
+    make_base()
+    started = time.monotonic()
+    extra = []
+    ca_bundle = os.environ.get("PIP_CERT")
+    if ca_bundle and os.path.isfile(ca_bundle):
+        extra = ["--build-arg", "PIP_CERT=/run/host-ca.crt", "--volume", f"{ca_bundle}:/run/host-ca.crt:ro"]
+    podman(
+        "build",
+        *runtime(),
+        "--pull=never",
+        "--network=host",
+        "-f",
+        str(CONTAINERFILE),
+        "-t",
+        IMAGE,
+        *extra,
+        str(ROOT),
+        timeout=1200,
+    )
+    return time.monotonic() - started
+
+
+def kubernetes_secret(folder: Path, *keys: str) -> Path:
+    """A Secret volume as the kubelet mounts it: keys -> ..data/keys, ..data -> ..<time>/, the file
+    readable by the image's user only. Returns the folder to mount."""
+    version = folder / "..2026_11_30_12_00_00.000000001"
+    version.mkdir(parents=True)
+    (version / "keys").write_text("".join(f"{key}\n" for key in keys))
+    os.chown(version / "keys", USER, USER)
+    (version / "keys").chmod(0o400)
+    (folder / "..data").symlink_to(version.name)
+    (folder / "keys").symlink_to("..data/keys")
+    return folder
+
+
+@dataclass
+class Container:
+    name: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        run = podman("logs", self.name, check=False)
+        return run.stdout + run.stderr
+
+    def state(self) -> str:
+        return podman(
+            "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.name
+        ).stdout.strip()
+
+
+def answers(container: Container) -> bool:
+    assert container.state().startswith("running"), container.logs()
+    try:
+        return fetch(container.url + "/").status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running(secrets: Path, env: dict[str, str] | None = None) -> Iterator[Container]:
+    """The image run as Kubernetes runs it (read-only, no capabilities, no new privileges), on a free
+    loopback port, the Secret folder mounted read-only and named by SECRET_KEY_FILE; removed after."""
+    container = Container(f"wsgiapp-test-{os.getpid()}-{free_port()}", free_port())
+    variables = [
+        f"--env={name}={value}"
+        for name, value in {"SECRET_KEY_FILE": "/run/secrets/wsgiapp/keys", **(env or {})}.items()
+    ]
+    podman(
+        "run", "--detach", "--name", container.name, *runtime(),
+        "--read-only", "--read-only-tmpfs=false", "--cap-drop=ALL", "--security-opt=no-new-privileges",
+        "--publish", f"127.0.0.1:{container.port}:8000",
+        "--volume", f"{secrets}:/run/secrets/wsgiapp:ro", *variables, IMAGE,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: answers(container), 30, container.logs)
+        yield container
+    finally:
+        podman("rm", "--force", "--time", "0", container.name, check=False)

@@ -1,0 +1,145 @@
+"""The OCI image of the Containerfile, built from this repository and run with podman as Kubernetes
+runs it: read-only, no capabilities, as its own numeric user, the keys in a Secret's layout of links.
+Two containers share one key; gunicorn is PID 1 and stops cleanly; without a key the container stops
+with the app's one line; X-Forwarded-Proto counts only from the addresses it is told to trust."""
+
+import re
+import time
+
+import pytest
+
+from tests.helpers.answer import fetch
+from tests.helpers.answer import form
+from tests.helpers.containers import BASE
+from tests.helpers.containers import IMAGE
+from tests.helpers.containers import USER
+from tests.helpers.containers import build_image
+from tests.helpers.containers import kubernetes_secret
+from tests.helpers.containers import podman
+from tests.helpers.containers import require_podman
+from tests.helpers.containers import running
+from tests.helpers.containers import runtime
+from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import issued_at
+from tests.helpers.oracle import signed
+from tests.helpers.oracle import welcome
+
+# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+pytestmark = pytest.mark.slow
+
+KEY = "c" * 32
+VERSION = re.search(r"^version = (\S+)$", (ROOT / "setup.cfg").read_text(), re.M)[1]
+
+
+@pytest.fixture(scope="module")
+def image():
+    """The image, built once for the module (the base made first where this machine lacks it)."""
+    require_podman()
+    build_image()
+    return IMAGE
+
+
+@pytest.fixture
+def secrets(tmp_path):
+    return kubernetes_secret(tmp_path / "secrets", KEY)
+
+
+def test_the_image_runs_as_a_numeric_user_with_its_labels(image):
+    config = podman("image", "inspect", "--format", "{{.Config.User}}|{{json .Config.Labels}}", image).stdout
+    user, _, labels = config.strip().partition("|")
+    assert user == f"{USER}:{USER}" and USER != 0
+    assert '"org.opencontainers.image.licenses":"BSD-3-Clause"' in labels
+    assert f'"org.opencontainers.image.version":"{VERSION}"' in labels
+    assert '"org.opencontainers.image.source"' in labels
+    run = podman("run", "--rm", *runtime(), "--entrypoint", "id", image, "-u")
+    assert run.stdout == f"{USER}\n"
+
+
+def test_the_image_holds_no_compiler_pip_or_apt_lists(image):
+    script = (
+        "ls /var/lib/apt/lists | grep -v -x -e lock -e partial;"
+        " for tool in cc gcc pip pip3; do command -v $tool; done;"
+        " ls /opt/wsgiapp/bin | grep -x -e pip -e pip3;"
+        " ls -d /root/.cache /tmp/wheels 2>/dev/null; true"
+    )
+    run = podman("run", "--rm", *runtime(), "--user", "0", "--entrypoint", "sh", image, "-c", script)
+    assert run.stdout == ""
+
+
+def test_the_image_adds_at_most_100_mb_to_its_base(image):
+    sizes = [int(podman("image", "inspect", "--format", "{{.Size}}", name).stdout) for name in (BASE, image)]
+    assert sizes[1] - sizes[0] <= 100 * 1000 * 1000, sizes
+
+
+@pytest.mark.parametrize("name", ["alice", "José"])
+def test_two_containers_share_one_key(image, secrets, name):
+    """A login on either container is welcomed by the other: the key is the mounted file's."""
+    with running(secrets) as first, running(secrets) as second:
+        for signer, reader in [(first, second), (second, first)]:
+            cookie = fetch(signer.url + "/setcookie", **form(name)).cookie_pair()
+            assert cookie == signed(name, KEY, at=issued_at(cookie))
+            assert welcome(name) in fetch(reader.url + "/getcookie", headers={"Cookie": cookie}).text
+
+
+def test_gunicorn_is_pid_1_and_stops_cleanly(image, secrets):
+    """SIGTERM from podman stop: gunicorn lets the workers finish and exits 0, well within 10 s."""
+    with running(secrets) as container:
+        command = podman("exec", container.name, "cat", "/proc/1/cmdline").stdout.split("\0")
+        assert command[:4] == [
+            "/opt/wsgiapp/bin/python3",
+            "/opt/wsgiapp/bin/gunicorn",
+            "-c",
+            "/etc/wsgiapp/gunicorn.conf.py",
+        ]
+        assert "Listening at: http://0.0.0.0:8000" in container.logs()
+        started = time.monotonic()
+        podman("stop", "--time", "10", container.name)
+        took = time.monotonic() - started
+        assert container.state() == "exited 0"
+        assert took < 10
+        assert "Shutting down: Master" in container.logs()
+
+
+def test_without_a_key_the_container_stops_with_one_line(image):
+    """The image never makes a key of its own (it would differ per replica and vanish with the pod)."""
+    run = podman("run", "--rm", *runtime(), "--read-only", "--cap-drop=ALL", image, check=False)
+    assert run.returncode == 4
+    assert run.stderr == (
+        "wsgiapp: SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
+        " /nonexistent/.local/state/wsgiapp/secret_key (Read-only file system):"
+        " set SECRET_KEY or SECRET_KEY_FILE\n"
+    )
+
+
+def peer_address(container) -> str:
+    """The address the container sees requests from: the first field of its access log's last line."""
+    fetch(container.url + "/robots.txt")
+    (line,) = [line for line in container.logs().splitlines() if '"GET /robots.txt ' in line][-1:]
+    return line.split(" ", 1)[0]
+
+
+def test_x_forwarded_proto_counts_only_from_the_trusted_address(image, secrets):
+    """FORWARDED_ALLOW_IPS names the proxy: from it, https gets the __Host- cookie, Secure; a
+    container that trusts only gunicorn's default (127.0.0.1) sees the same request as plain http."""
+    https = form("alice")
+    https["headers"] = {**https["headers"], "X-Forwarded-Proto": "https"}
+    with running(secrets) as untrusting:
+        proxy = peer_address(untrusting)
+        assert proxy != "127.0.0.1"
+        header = fetch(untrusting.url + "/setcookie", **https).cookie_header()
+        assert set(header.split("; ")) == {
+            signed("alice", KEY, at=issued_at(header.split("; ")[0])),
+            "HttpOnly",
+            "Path=/",
+            "SameSite=Lax",
+        }
+    with running(secrets, env={"FORWARDED_ALLOW_IPS": proxy}) as trusting:
+        header = fetch(trusting.url + "/setcookie", **https).cookie_header()
+        pair = header.split("; ")[0]
+        assert set(header.split("; ")) == {
+            signed("alice", KEY, cookie="__Host-userID", at=issued_at(pair)),
+            "Secure",
+            "HttpOnly",
+            "Path=/",
+            "SameSite=Lax",
+        }
