@@ -107,9 +107,8 @@ def make_base() -> None:
             [debootstrap, "--variant=minbase", SUITE, root], capture_output=True, check=True, timeout=900
         )
         slim(Path(root))
-        archive = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        podman("import", "-", BASE, stdin=archive.stdout)
-        archive.wait()
+        with subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE) as archive:
+            podman("import", "-", BASE, stdin=archive.stdout)
 
 
 def build_image() -> float:
