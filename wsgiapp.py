@@ -760,6 +760,14 @@ def __getattr__(name: str) -> App:
     if name != "application":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     app = make_app(settings_or_exit(os.environ))
+    if "gunicorn.workers.base" in sys.modules:
+        # A gunicorn worker builds the app itself only when gunicorn.conf.py was not read.
+        config = Path(__file__).with_name("gunicorn.conf.py")
+        log.warning(
+            "gunicorn did not read wsgiapp's gunicorn.conf.py (it reads one from the folder it starts in):"
+            " gunicorn's defaults apply, and each worker reads the settings itself. Pass -c %s",
+            config if config.is_file() else "with the repository's gunicorn.conf.py",
+        )
     globals()["application"] = app
     return app
 

@@ -507,19 +507,51 @@ def test_a_generated_key_that_cannot_be_written_stops_with_one_line(tmp_path, ca
     assert os.listdir(tmp_path / "wsgiapp") == []
 
 
-def test_the_application_is_built_once_and_kept(monkeypatch):
+def test_the_application_is_built_once_and_kept(monkeypatch, caplog):
     """`wsgiapp.application` reads the environment the first time only: later changes to it are not
     seen, as the workers gunicorn forks must all keep the app their master built."""
     import wsgiapp
 
-    # Whatever this process holds is put back after the test, and the attribute starts unset.
+    unset_application(monkeypatch, wsgiapp)
+    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
+        first = wsgiapp.application
+    # Not in a gunicorn worker: nothing to say about gunicorn.conf.py.
+    assert log_records(caplog) == []
+    value = wsgiapp.sign_name(first.signer, "alice")
+    assert value == sign("alice", KEY, at=issued_at(value))
+    monkeypatch.setenv("SECRET_KEY", OLD_KEY)
+    assert wsgiapp.application is first
+
+
+def unset_application(monkeypatch, wsgiapp):
+    """Make `wsgiapp.application` unset for the test, and put back whatever this process held after."""
     monkeypatch.setitem(vars(wsgiapp), "application", None)
     monkeypatch.delitem(vars(wsgiapp), "application")
     for name in ("SECRET_KEY_FALLBACKS", "SECRET_KEY_FILE", "COOKIE_MAX_AGE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SECRET_KEY", KEY)
-    first = wsgiapp.application
-    value = wsgiapp.sign_name(first.signer, "alice")
-    assert value == sign("alice", KEY, at=issued_at(value))
-    monkeypatch.setenv("SECRET_KEY", OLD_KEY)
-    assert wsgiapp.application is first
+
+
+@pytest.mark.parametrize("beside", [True, False], ids=["repository", "wheel"])
+def test_a_gunicorn_worker_that_builds_the_app_says_the_config_was_not_read(
+    monkeypatch, caplog, tmp_path, beside
+):
+    """gunicorn.conf.py builds the app in gunicorn's master: a worker that builds it was started
+    without that file, and says which -c to pass (installed from a wheel, the file is not beside the
+    module: the repository's)."""
+    import types
+
+    import wsgiapp
+
+    unset_application(monkeypatch, wsgiapp)
+    monkeypatch.setitem(sys.modules, "gunicorn.workers.base", types.ModuleType("gunicorn.workers.base"))
+    if not beside:
+        monkeypatch.setattr(wsgiapp, "__file__", str(tmp_path / "wsgiapp.py"))
+    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
+        wsgiapp.application  # noqa: B018
+    where = str(ROOT / "gunicorn.conf.py") if beside else "with the repository's gunicorn.conf.py"
+    message = (
+        "gunicorn did not read wsgiapp's gunicorn.conf.py (it reads one from the folder it starts in):"
+        f" gunicorn's defaults apply, and each worker reads the settings itself. Pass -c {where}"
+    )
+    assert log_records(caplog) == [("wsgiapp", "WARNING", message)]

@@ -49,6 +49,13 @@ def test_workers_share_the_generated_key_without_the_config_file(tmp_path):
         # 21 requests and 2 workers of 3 requests each: at least 7 workers booted in all.
         wait_for(lambda: len(booted_workers(app)) >= 7)
         assert f"signing with the generated key in {path}" in app.output()
+        # Each worker says that gunicorn did not read the config, and which -c to pass.
+        warning = (
+            "gunicorn did not read wsgiapp's gunicorn.conf.py (it reads one from the folder it starts in):"
+            " gunicorn's defaults apply, and each worker reads the settings itself."
+            f" Pass -c {ROOT / 'gunicorn.conf.py'}\n"
+        )
+        wait_for(lambda: app.output().count(warning) == len(booted_workers(app)), output=app.output)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
