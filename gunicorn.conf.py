@@ -36,9 +36,8 @@ limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
 
-# Control socket (gunicorn 25.1+): off. The app needs no runtime management, and the socket's
-# default path is per user, so several instances on one machine would take it from each other.
-# Older gunicorns ignore the setting.
+# Control socket: off. The app needs no runtime management, and the socket's default path is per
+# user, so several instances on one machine would take it from each other.
 control_socket_disable = True
 
 

@@ -65,15 +65,21 @@ COOKIE_NAME = "userID"
 # Over https: with the __Host- prefix, browsers take the cookie only from this very host, Secure, with
 # Path=/ and no Domain, so a sibling subdomain or a plain-http page cannot plant one.
 SECURE_COOKIE_NAME = "__Host-userID"
-# RFC 6265's cookie-octets, less "%", which escapes everything else as the percent-encoded UTF-8 bytes
-# (quote() keeps letters, digits and "_.-~" too). A name made of these alone is sent as it is.
-COOKIE_SAFE = "!#$&'()*+/:<=>?@[]^`{|}"
+# RFC 6265, section 4.1.1: cookie-octet.
+COOKIE_OCTET = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]"
+# The cookie-octets quote() must be told to keep, less "%", which escapes everything else as the
+# percent-encoded UTF-8 bytes (quote() keeps letters, digits and "_.-~" anyway): "!#$&'()*+/:<=>?@[]^`{|}".
+# A name made of cookie-octets other than "%" is sent as it is.
+COOKIE_SAFE = "".join(
+    char
+    for char in map(chr, range(0x21, 0x7F))
+    if re.fullmatch(COOKIE_OCTET, char) and not char.isalnum() and char not in "%_.-~"
+)
 # A cookie value exactly as the app issues it: the encoded name, ".", the time it was issued, ".", the
 # signature. Both are unpadded base64url whose last character carries zero bits past the data: the
 # time, 4 bytes (32 bits in 6 characters, the last 4 bits zero, until 2106); the HMAC-SHA256, 32
 # bytes (256 bits in 43 characters, the last 2 bits zero). Any other spelling of the same bytes
 # (padding, "+/", other low bits, a leading zero byte) is refused before it is unsigned.
-COOKIE_OCTET = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]"  # RFC 6265, section 4.1.1
 TIMESTAMP = r"[A-Za-z0-9_-]{5}[AQgw]"
 SIGNATURE = r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"
 COOKIE_VALUE = re.compile(rf"{COOKIE_OCTET}+\.{TIMESTAMP}\.{SIGNATURE}")
@@ -143,7 +149,10 @@ def check_key(key: str, what: str) -> str:
     if "," in key:
         raise SettingsError(f"{what} holds a comma, so it could not be listed in SECRET_KEY_FALLBACKS")
     if not key.isprintable():
-        raise SettingsError(f"{what} holds a control character")
+        raise SettingsError(
+            f"{what} holds a character that is not printable: a control character, or a space other than"
+            " the ASCII one (no-break, zero-width...)"
+        )
     if len(key) < MIN_KEY_LENGTH:
         log.warning("%s has %d characters: use at least %d random ones", what, len(key), MIN_KEY_LENGTH)
     return key

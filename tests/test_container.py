@@ -3,14 +3,20 @@ runs it: read-only, no capabilities, as its own numeric user, the keys in a Secr
 Two containers share one key; gunicorn is PID 1 and stops cleanly; without a key the container stops
 with the app's one line; X-Forwarded-Proto counts only from the addresses it is told to trust."""
 
+import os
 import re
+import socket
+import subprocess
 import time
 
 import pytest
 
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
+from tests.helpers.answer import parse_response
+from tests.helpers.answer import receive_all
 from tests.helpers.containers import BASE
+from tests.helpers.containers import CONTAINERS_CONF
 from tests.helpers.containers import IMAGE
 from tests.helpers.containers import USER
 from tests.helpers.containers import build_image
@@ -23,6 +29,7 @@ from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
+from tests.helpers.servers import wait_for
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
 pytestmark = pytest.mark.slow
@@ -98,6 +105,36 @@ def test_gunicorn_is_pid_1_and_stops_cleanly(image, secrets):
         assert container.state() == "exited 0"
         assert took < 10
         assert "Shutting down: Master" in container.logs()
+
+
+def test_a_request_in_flight_when_the_container_stops_is_answered(image, secrets):
+    """A rolling update stops a pod with SIGTERM: the worker finishes the request it is reading (here
+    a login whose body is still coming), answers it, and the container then exits 0."""
+    body = b"nm=alice"
+    head = (
+        "POST /setcookie HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with running(secrets) as container:
+        with socket.create_connection(("127.0.0.1", container.port), timeout=20) as sock:
+            sock.sendall(head + body[:3])
+            time.sleep(0.5)
+            stopping = subprocess.Popen(
+                ["podman", "stop", "--time", "10", container.name],
+                env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                wait_for(lambda: "Handling signal: term" in container.logs(), 10, container.logs)
+                sock.sendall(body[3:])
+                answer = parse_response(receive_all(sock))
+            finally:
+                stopping.wait(timeout=30)
+        assert answer.status == 200
+        assert answer.cookie_pair() == signed("alice", KEY, at=issued_at(answer.cookie_pair()))
+        assert stopping.returncode == 0
+        assert container.state() == "exited 0"
 
 
 def test_without_a_key_the_container_stops_with_one_line(image):

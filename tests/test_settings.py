@@ -29,6 +29,10 @@ from wsgiapp import settings_or_exit
 KEY = "k" * 32
 OLD_KEY = "o" * 32
 OLDER_KEY = "p" * 32
+NOT_PRINTABLE = (
+    "holds a character that is not printable: a control character, or a space other than the ASCII one"
+    " (no-break, zero-width...)"
+)
 
 
 def stopped(capsys, env):
@@ -67,8 +71,11 @@ def test_settings_as_given():
             {"SECRET_KEY": f"{KEY},x"},
             "SECRET_KEY holds a comma, so it could not be listed in SECRET_KEY_FALLBACKS",
         ),
-        ({"SECRET_KEY": f"{KEY}\x00x"}, "SECRET_KEY holds a control character"),
-        ({"SECRET_KEY": f"{KEY}\x00"}, "SECRET_KEY holds a control character"),
+        ({"SECRET_KEY": f"{KEY}\x00x"}, f"SECRET_KEY {NOT_PRINTABLE}"),
+        ({"SECRET_KEY": f"{KEY}\x00"}, f"SECRET_KEY {NOT_PRINTABLE}"),
+        # Invisible, yet not the same key: a no-break space and a zero-width space.
+        ({"SECRET_KEY": f"{KEY[:16]}\u00a0{KEY[16:]}"}, f"SECRET_KEY {NOT_PRINTABLE}"),
+        ({"SECRET_KEY": f"{KEY[:16]}\u200b{KEY[16:]}"}, f"SECRET_KEY {NOT_PRINTABLE}"),
         (
             {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY}, {OLDER_KEY}"},
             "key 2 of SECRET_KEY_FALLBACKS has whitespace at its start or end",
