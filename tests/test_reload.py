@@ -27,6 +27,7 @@ from tests.helpers.servers import free_port
 from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import serve
 from tests.helpers.servers import wait_for
+from tests.helpers.servers import wait_for_workers
 
 KEY = "k" * 32
 OLD_KEY = "o" * 32
@@ -106,7 +107,7 @@ def test_a_replaced_worker_signs_with_the_masters_keys(tmp_path, edit, how):
     port = free_port()
     options = ("--max-requests", "5") if how == "max-requests" else ()
     with start(port, keys, *options) as app:
-        first = set(children(app.process.pid))
+        first = wait_for_workers(app, WORKERS)
         if edit == "new key first":
             key_file(keys, NEW_KEY, KEY)
         elif edit == "emptied":
@@ -114,9 +115,13 @@ def test_a_replaced_worker_signs_with_the_masters_keys(tmp_path, edit, how):
         else:
             keys.unlink()
         if how == "crash":
-            os.kill(min(first), signal.SIGKILL)
-            wait_for(lambda: len(booted_workers(app)) == WORKERS + 1, output=app.output)
-        # 40 logins, each read back twice: the workers of the start and those that replaced them.
+            # Every worker of the start crashes: all the answers below come from their replacements.
+            for pid in first:
+                os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: len(booted_workers(app)) == 2 * WORKERS, output=app.output)
+            wait_for(lambda: len(children(app.process.pid)) == WORKERS, output=app.output)
+            assert not children(app.process.pid) & first
+        # 40 logins, each read back twice, by the replaced workers (and, with max-requests, the first).
         cookies = [login(app, f"user{number}") for number in range(40)]
         for number, cookie in enumerate(cookies):
             assert cookie == signed(f"user{number}", KEY, at=issued_at(cookie))
