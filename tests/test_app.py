@@ -23,6 +23,8 @@ from tests.helpers.inprocess import BufferedClient
 from tests.helpers.inprocess import make_test_app
 from tests.helpers.inprocess import run_app
 from tests.helpers.oracle import ALLOW
+from tests.helpers.oracle import CLEARED
+from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import COOKIE_OCTETS
 from tests.helpers.oracle import CSP
 from tests.helpers.oracle import TEST_KEY
@@ -37,8 +39,6 @@ PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
     "Referrer-Policy": "same-origin",
 }
-COOKIE_ATTRS = {"HttpOnly", "Path=/", "SameSite=Lax"}
-CLEARED = {"userID=", "Expires=Thu, 01 Jan 1970 00:00:00 GMT", "Max-Age=0", *COOKIE_ATTRS}
 # Over https: the __Host- cookie, Secure.
 CLEARED_HTTPS = {"__Host-userID=", *(CLEARED - {"userID="}), "Secure"}
 
@@ -156,7 +156,7 @@ def test_setcookie_sets_a_signed_cookie_and_links_to_getcookie(client):
     response = login(client, "alice")
     body = assert_page(response, HTTPStatus.OK, private=True)
     assert '<a href="/getcookie">' in body
-    assert attrs(response.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
+    assert attrs(response.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRIBUTES}
     assert len(response.headers.getlist("Set-Cookie")) == 1
 
 
@@ -172,7 +172,7 @@ def test_setcookie_over_https_is_a_secure_host_cookie(client):
     assert attrs(response.headers["Set-Cookie"]) == {
         f"__Host-userID={sign('alice')}",
         "Secure",
-        *COOKIE_ATTRS,
+        *COOKIE_ATTRIBUTES,
     }
     response = client.get("/getcookie", base_url="https://localhost")
     assert welcome("alice") in assert_page(response, HTTPStatus.OK, private=True)
@@ -198,7 +198,7 @@ def test_cookie_max_age_makes_it_persistent():
     response = login(client, "alice")
     parts = attrs(response.headers["Set-Cookie"])
     expires = {part for part in parts if part.startswith("Expires=")}
-    assert parts - expires == {f"userID={sign('alice')}", "Max-Age=3600", *COOKIE_ATTRS}
+    assert parts - expires == {f"userID={sign('alice')}", "Max-Age=3600", *COOKIE_ATTRIBUTES}
     (expires,) = expires
     when = parsedate_to_datetime(expires.removeprefix("Expires=")).timestamp()
     assert abs(when - (time.time() + 3600)) < 60
@@ -413,7 +413,7 @@ def test_a_form_over_the_limits_is_413(client, content_type, data):
 def test_a_form_of_eight_fields_is_read(client, content_type, data):
     response = client.post("/setcookie", data=data, content_type=content_type)
     assert_page(response, HTTPStatus.OK, private=True)
-    assert attrs(response.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
+    assert attrs(response.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRIBUTES}
 
 
 def post(
@@ -460,7 +460,7 @@ def test_a_chunked_body_within_the_cap_is_read_whole(body, status):
     answer = post(body, chunked=True)
     assert answer.status == status
     if status == 200:
-        assert attrs(answer.header("Set-Cookie")) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
+        assert attrs(answer.header("Set-Cookie")) == {f"userID={sign('alice')}", *COOKIE_ATTRIBUTES}
     else:
         assert answer.values("Set-Cookie") == []
 
@@ -494,7 +494,7 @@ def test_the_cap_is_the_same_however_the_body_is_framed(encoding, chunked):
     assert len(body) == wsgiapp.MAX_BODY_SIZE
     answer = post(body, content_type, chunked=chunked)
     assert answer.status == 200
-    assert attrs(answer.header("Set-Cookie")) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
+    assert attrs(answer.header("Set-Cookie")) == {f"userID={sign('alice')}", *COOKIE_ATTRIBUTES}
     body, content_type = form_of_size(16_385, encoding)
     answer = post(body, content_type, chunked=chunked)
     assert answer.status == 413
@@ -514,7 +514,7 @@ def test_the_cap_is_the_same_however_the_body_is_framed(encoding, chunked):
 def test_media_types_are_case_insensitive(content_type, body):
     answer = post(body, content_type)
     assert answer.status == 200
-    assert attrs(answer.header("Set-Cookie")) == {f"userID={sign('alice')}", *COOKIE_ATTRS}
+    assert attrs(answer.header("Set-Cookie")) == {f"userID={sign('alice')}", *COOKIE_ATTRIBUTES}
 
 
 class FailingStream(io.BytesIO):
@@ -703,7 +703,10 @@ def test_key_rotation_accepts_old_cookies_and_signs_with_the_new_key():
     assert welcome("alice") in assert_page(response, HTTPStatus.OK, private=True)
     assert "Set-Cookie" not in response.headers
     response = login(rotated, "bob")
-    assert attrs(response.headers["Set-Cookie"]) == {f"userID={sign('bob', key='new-key')}", *COOKIE_ATTRS}
+    assert attrs(response.headers["Set-Cookie"]) == {
+        f"userID={sign('bob', key='new-key')}",
+        *COOKIE_ATTRIBUTES,
+    }
 
     forgetful = BufferedClient(validator(make_test_app("new-key")), use_cookies=False)
     response = forgetful.get("/getcookie", headers=old_cookie)

@@ -161,43 +161,42 @@ def test_the_watch_sees_a_csp_violation(watched, app):
     assert expected in watched.problems
 
 
-class AttackerPage(http.server.BaseHTTPRequestHandler):
+class OtherSite(http.server.BaseHTTPRequestHandler):
+    """A page of another site or service: its body and headers, to every GET."""
+
+    body = b""
+    headers_sent: tuple[tuple[str, str], ...] = ()
+
+    def do_GET(self):
+        self.send_response(200)
+        for name, value in self.headers_sent:
+            self.send_header(name, value)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+def attacker_page(target: str) -> type[OtherSite]:
     """Another site's page that posts the login form to the app as soon as it loads."""
-
-    target = ""
-
-    def do_GET(self):
-        body = (
-            f'<form method="POST" action="{self.target}/setcookie">'
-            '<input name="nm" value="mallory"></form>'
-            "<script>document.forms[0].submit()</script>"
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):
-        pass
+    body = (
+        f'<form method="POST" action="{target}/setcookie">'
+        '<input name="nm" value="mallory"></form>'
+        "<script>document.forms[0].submit()</script>"
+    ).encode()
+    return type("AttackerPage", (OtherSite,), {"body": body})
 
 
-class NeighbourPage(http.server.BaseHTTPRequestHandler):
+class NeighbourPage(OtherSite):
     """Another service of the same host, on another port: it sets a cookie of its own, whose value
-    is not UTF-8 (one byte, 0xE9: "café" in latin-1). Cookies do not keep to a port."""
+    is not UTF-8 (one byte, 0xE9: "café" in latin-1). Cookies do not keep to a port.
+    http.server writes each header as latin-1: the value goes out as the bytes caf\xe9."""
 
-    def do_GET(self):
-        body = b"<p>Preferences saved.</p>"
-        self.send_response(200)
-        # http.server writes each header as latin-1: the value goes out as the bytes caf\xe9.
-        self.send_header("Set-Cookie", "pref=caf\xe9; Path=/")
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):
-        pass
+    body = b"<p>Preferences saved.</p>"
+    headers_sent = (("Set-Cookie", "pref=caf\xe9; Path=/"),)
 
 
 def test_a_neighbours_cookie_does_not_log_the_user_out(watched, app):
@@ -241,7 +240,7 @@ def test_a_form_posted_from_another_site_does_not_log_in(watched, app, host, fet
         log_in(watched, app, "alice")
     before = watched.cookies()
     page = watched.page
-    with served(type("Handler", (AttackerPage,), {"target": app.url})) as port:
+    with served(attacker_page(app.url)) as port:
         with page.expect_response(app.url + "/setcookie") as posted:
             page.goto(f"http://{host}:{port}/")
         page.wait_for_load_state()

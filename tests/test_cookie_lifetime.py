@@ -13,6 +13,7 @@ from itsdangerous import Signer
 
 from tests.helpers.inprocess import make_test_app
 from tests.helpers.inprocess import run_app
+from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import CLOCK_SKEW
 from tests.helpers.oracle import DEFAULT_LIFETIME
 from tests.helpers.oracle import NOW
@@ -22,14 +23,6 @@ from tests.helpers.oracle import welcome
 
 # A time on the test apps' clocks: 2027-01-15, when the time still takes 4 bytes.
 T = 1_800_000_000
-CLEARED = {
-    "userID=",
-    "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
-    "Max-Age=0",
-    "HttpOnly",
-    "Path=/",
-    "SameSite=Lax",
-}
 
 
 def environ(method: str, path: str, cookie: bytes | None = None, body: bytes = b"") -> dict:

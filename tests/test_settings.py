@@ -452,24 +452,13 @@ def test_importing_the_module_reads_no_setting_makes_no_file_and_never_exits(tmp
     """Only `wsgiapp.application` reads the settings, when it is first asked for (PEP 562): with a
     bad one, that stops the program with the one line, and the import before it did nothing."""
     env = server_env({"COOKIE_MAX_AGE": "abc"}, tmp_path)
-    imported = subprocess.run(
-        [sys.executable, "-c", "import wsgiapp; print(wsgiapp.make_app.__name__)"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert (imported.returncode, imported.stdout, imported.stderr) == (0, "make_app\n", "")
-    used = subprocess.run(
-        [sys.executable, "-c", "import wsgiapp; print('imported', flush=True); wsgiapp.application"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert (used.returncode, used.stdout, used.stderr) == (
+
+    def python(code):
+        run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+        return run.returncode, run.stdout, run.stderr
+
+    assert python("import wsgiapp; print(wsgiapp.make_app.__name__)") == (0, "make_app\n", "")
+    assert python("import wsgiapp; print('imported', flush=True); wsgiapp.application") == (
         4,
         "imported\n",
         "wsgiapp: COOKIE_MAX_AGE must be a positive whole number of seconds, not 'abc'\n",

@@ -38,6 +38,9 @@ ALLOW = {
     "/favicon.svg": "GET, HEAD, OPTIONS",
     "/robots.txt": "GET, HEAD, OPTIONS",
 }
+# The attributes of every user cookie the app sets over http (README), and the cookie that clears it.
+COOKIE_ATTRIBUTES = frozenset({"HttpOnly", "Path=/", "SameSite=Lax"})
+CLEARED = frozenset({"userID=", "Expires=Thu, 01 Jan 1970 00:00:00 GMT", "Max-Age=0", *COOKIE_ATTRIBUTES})
 # RFC 6265, section 4.1.1: cookie-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E.
 COOKIE_OCTETS = frozenset(
     [0x21, *range(0x23, 0x2C), *range(0x2D, 0x3B), *range(0x3C, 0x5C), *range(0x5D, 0x7F)]
