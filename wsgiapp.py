@@ -1,4 +1,18 @@
-"""The Flask tutorial's cookie login as a plain WSGI application, without a framework."""
+"""The Flask tutorial's cookie login as a plain WSGI application, without a framework.
+
+A request's way: App.__call__ -> dispatch, which looks the path and method up in ROUTES -> a handler
+-> a Reply (status, headers, body), which App.__call__ sends. The module reads in that order:
+
+1. Tunables: the cookie's names, the limits, the lifetimes.
+2. The request: App, dispatch, the cross-site rule, the handlers.
+3. The form: the body read, parsed and checked.
+4. The cookie: its value's grammar, signing and verifying, the Set-Cookie headers.
+5. Replies: the pages (html/, compiled once), their headers, the prebuilt replies, ROUTES.
+6. Settings: the environment read into a Settings value; the key files.
+7. Entry points: make_app, the module's `application` (gunicorn), the development server.
+"""
+
+from __future__ import annotations
 
 import argparse
 import base64
@@ -48,23 +62,261 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
 
 
-def find_templates(here: Path) -> Path:
-    """html/ beside this file in the repository (and an editable install); installed from a wheel, the
-    same files are the folder wsgiapp_html/ beside it (setup.cfg)."""
-    for folder in (here / "html", here / "wsgiapp_html"):
-        if folder.is_dir():
-            return folder
-    raise ImportError(
-        f"wsgiapp cannot find its templates: neither {here / 'html'} nor {here / 'wsgiapp_html'} exists."
-        " Install it from its repository, or from a wheel built there."
-    )
+# --- 1. Tunables ----------------------------------------------------------------------------------
 
-
-HTML_DIR = find_templates(Path(__file__).parent)
 COOKIE_NAME = "userID"
 # Over https: with the __Host- prefix, browsers take the cookie only from this very host, Secure, with
 # Path=/ and no Domain, so a sibling subdomain or a plain-http page cannot plant one.
 SECURE_COOKIE_NAME = "__Host-userID"
+# Separates these signatures from anything else signed with the same SECRET_KEY.
+COOKIE_SALT = "wsgiapp.userID"
+MAX_NAME_LENGTH = 64
+MAX_BODY_SIZE = 16 * 1024
+# Parts of a multipart form, fields of an urlencoded one.
+MAX_FORM_PARTS = 8
+# The oldest cookie the server accepts: COOKIE_MAX_AGE when set, else 31 days (Flask's session
+# lifetime), whatever the browser kept. COOKIE_MAX_AGE is at most 400 days, the cap of RFC 6265bis
+# and of Chrome.
+DEFAULT_LIFETIME = 31 * 24 * 3600
+MAX_COOKIE_AGE = 400 * 24 * 3600
+# Instances' clocks differ: a cookie stamped up to this many seconds ahead of this one's is accepted.
+CLOCK_SKEW = 60
+# Shorter keys are accepted, with a warning.
+MIN_KEY_LENGTH = 32
+
+log = logging.getLogger("wsgiapp")
+
+Environ = dict[str, Any]
+Headers = list[tuple[str, str]]
+
+
+class Reply(NamedTuple):
+    status: HTTPStatus
+    headers: Headers
+    body: bytes
+
+
+Handler = Callable[[Environ, "App"], Reply]
+
+
+# --- 2. The request -------------------------------------------------------------------------------
+
+
+class App:
+    """The WSGI application: the routes, with a signer and the cookie's lifetimes from the settings."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.signer = CookieSigner(settings.keys, clock)
+        self.verifier = Signer(self.signer.secret_keys, key_derivation="none", digest_method=hashlib.sha256)
+        # The browser's Max-Age (None: until it closes), and the oldest cookie the server accepts.
+        self.max_age = settings.max_age
+        self.lifetime = settings.max_age or DEFAULT_LIFETIME
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        """The WSGI entry point."""
+        exc_info = None
+        try:
+            reply = dispatch(environ, self)
+        except Exception:
+            traceback.print_exc(file=environ["wsgi.errors"])
+            exc_info = sys.exc_info()
+            reply = SERVER_ERROR_REPLY
+        # A copy of the headers: PEP 3333 lets the server change the list, and some replies are built once.
+        start_response(STATUS_LINES[reply.status], list(reply.headers), exc_info)
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return []
+        return [reply.body]
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def dispatch(environ: Environ, app: App) -> Reply:
+    """The reply of the handler for the request's path and method; else 404, 405 (204 to OPTIONS).
+    A post from another site gets 403 before any handler runs."""
+    path = environ.get("PATH_INFO") or "/"
+    methods = ROUTES.get(path)
+    if methods is None:
+        return error_reply(HTTPStatus.NOT_FOUND, "There is no page at this address.")
+    method = environ["REQUEST_METHOD"]
+    handler = methods.get("GET" if method == "HEAD" else method)
+    if handler is None:
+        allow = ("Allow", ALLOW[path])
+        if method == "OPTIONS":
+            return Reply(HTTPStatus.NO_CONTENT, [allow, *SECURITY_HEADERS], b"")
+        return error_reply(HTTPStatus.METHOD_NOT_ALLOWED, f"This page takes {allow[1]}.", [allow])
+    if method not in SAFE_METHODS and is_cross_origin(environ):
+        return error_reply(HTTPStatus.FORBIDDEN, "Cross-site form posts are refused.")
+    return handler(environ, app)
+
+
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def normalize_origin(origin: str) -> str:
+    """Lowercase scheme://host[:port], without the scheme's default port."""
+    scheme, sep, host = origin.lower().partition("://")
+    return scheme + sep + host.removesuffix(DEFAULT_PORTS.get(scheme, ""))
+
+
+def request_origin(environ: Environ) -> str:
+    scheme = environ["wsgi.url_scheme"]
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    return normalize_origin(f"{scheme}://{host}")
+
+
+def is_cross_origin(environ: Environ) -> bool:
+    """Go 1.25's CrossOriginProtection rule for requests with unsafe methods."""
+    site = environ.get("HTTP_SEC_FETCH_SITE")
+    if site:
+        return site not in ("same-origin", "none")
+    origin = environ.get("HTTP_ORIGIN")
+    if not origin:
+        # No browser would leave both out of a cross-site request: curl, old clients.
+        return False
+    return normalize_origin(origin) != request_origin(environ)
+
+
+def fixed(reply: Reply) -> Handler:
+    """A handler that gives every request the same prebuilt reply."""
+
+    def handler(environ: Environ, app: App) -> Reply:
+        return reply
+
+    return handler
+
+
+def set_cookie(environ: Environ, app: App) -> Reply:
+    form = read_form(environ)
+    if isinstance(form, Reply):
+        return form
+    names = form.getlist("nm")
+    error = name_error(names)
+    if error is not None:
+        body = render(INDEX_PAGE, error=error)
+        return html_reply(HTTPStatus.BAD_REQUEST, body, PRIVATE)
+    cookie = user_cookie_header(environ, sign_name(app.signer, names[0]), app.max_age)
+    return html_reply(HTTPStatus.OK, READCOOKIE_BODY, [cookie, *PRIVATE])
+
+
+def get_cookie(environ: Environ, app: App) -> Reply:
+    name, clear = read_user(environ, app)
+    if name is not None:
+        return html_reply(HTTPStatus.OK, render(WELCOME_PAGE, name=name), PRIVATE)
+    if clear:
+        return html_reply(HTTPStatus.OK, NOUSER_BODY, [clear_cookie_header(environ), *PRIVATE])
+    return NOUSER_REPLY
+
+
+def delete_cookie(environ: Environ, app: App) -> Reply:
+    return redirect_reply("/", [clear_cookie_header(environ), *PRIVATE])
+
+
+# --- 3. The form ----------------------------------------------------------------------------------
+
+URLENCODED = "application/x-www-form-urlencoded"
+FORM_TYPES = frozenset({URLENCODED, "multipart/form-data"})
+# What a server's wsgi.input raises on a body the client broke: OSError for a dropped connection,
+# Werkzeug's dev server's bad chunks and gunicorn's NoMoreData; gunicorn's ParseException for the
+# rest of its chunked framing (InvalidChunkSize, ChunkMissingTerminator, bad trailers).
+BROKEN_BODY = (OSError, ParseException)
+# parse_form_data(environ, ...) builds a FormDataParser on every call: this one is built once.
+# Its limits default to no limit: each one is set (read_body caps the body's size).
+FORM_PARSER = FormDataParser(max_form_memory_size=MAX_BODY_SIZE, max_form_parts=MAX_FORM_PARTS, silent=False)
+
+
+def read_body(environ: Environ, content_length: int | None) -> bytes:
+    """All of a body of content_length bytes, or of a chunked one up to one byte past the cap.
+
+    Fewer bytes come back only if the stream ended first.
+    """
+    if content_length is None:
+        if not environ.get("wsgi.input_terminated"):
+            # PEP 3333: with no Content-Length and a stream the server does not end, read nothing.
+            return b""
+        content_length = MAX_BODY_SIZE + 1
+    stream = environ["wsgi.input"]
+    chunks = []
+    left = content_length
+    while left > 0 and (chunk := stream.read(left)):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# A percent-escape of a byte from 0x80 up: only such an escape can make a form that is not UTF-8.
+HIGH_ESCAPE = re.compile(rb"%[89A-Fa-f][0-9A-Fa-f]")
+
+
+def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
+    """Parse the body as a form, or return the 4xx page that says why it is not one."""
+    mimetype, options = parse_options_header(environ.get("CONTENT_TYPE"))
+    # Media types are case-insensitive (RFC 9110, section 8.3.1); Werkzeug lowercases the options' names.
+    mimetype = mimetype.lower()
+    if mimetype not in FORM_TYPES:
+        return error_reply(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "Send the form as application/x-www-form-urlencoded or multipart/form-data.",
+            PRIVATE,
+        )
+    content_length = get_content_length(environ)
+    if content_length is not None and content_length > MAX_BODY_SIZE:
+        return TOO_LARGE_REPLY
+    try:
+        body = read_body(environ, content_length)
+    except BROKEN_BODY:
+        return error_reply(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
+    if len(body) > MAX_BODY_SIZE:
+        return TOO_LARGE_REPLY
+    if content_length is not None and len(body) < content_length:
+        return error_reply(HTTPStatus.BAD_REQUEST, "The form ended before its announced length.", PRIVATE)
+    if mimetype == URLENCODED:
+        # Counted as parse_qsl's max_num_fields counts: Werkzeug's max_form_parts is for multipart only.
+        if body.count(b"&") >= MAX_FORM_PARTS:
+            return TOO_LARGE_REPLY
+        # Werkzeug keeps a %XX escape that is not UTF-8 as its literal text ("al%FFice"): refused here,
+        # as raw bytes that are not UTF-8 are by the parser. A form without HIGH_ESCAPE (most) is not
+        # decoded twice.
+        if HIGH_ESCAPE.search(body):
+            try:
+                unquote_to_bytes(body).decode()
+            except UnicodeDecodeError:
+                return error_reply(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
+    try:
+        _, form, files = FORM_PARSER.parse(io.BytesIO(body), mimetype, len(body), options)
+    except RequestEntityTooLarge:
+        return TOO_LARGE_REPLY
+    except ValueError:
+        # A malformed multipart body, or bytes that are not UTF-8 (UnicodeDecodeError).
+        return error_reply(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
+    for upload in files.values():
+        upload.close()
+    return form
+
+
+# Cc: C0 and C1 controls (CR, LF, NUL, DEL...); Cs: lone surrogates, which cannot be encoded.
+FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs"})
+
+
+def name_error(names: list[str]) -> str | None:
+    """Say what is wrong with the submitted names, or None if there is exactly one good one."""
+    if not names:
+        return "Please enter a user ID."
+    if len(names) > 1:
+        return "Send one user ID, not several."
+    name = names[0]
+    if not name.strip():
+        return "The user ID must not be blank."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"The user ID must be at most {MAX_NAME_LENGTH} characters long."
+    # isprintable() is False for every Cc and Cs character (and for some others): only then look closer.
+    if not name.isprintable() and any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
+        return "The user ID must not contain control characters."
+    return None
+
+
+# --- 4. The cookie --------------------------------------------------------------------------------
+
 # RFC 6265, section 4.1.1: cookie-octet.
 COOKIE_OCTET = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]"
 # The cookie-octets quote() must be told to keep, less "%", which escapes everything else as the
@@ -83,50 +335,269 @@ COOKIE_SAFE = "".join(
 TIMESTAMP = r"[A-Za-z0-9_-]{5}[AQgw]"
 SIGNATURE = r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"
 COOKIE_VALUE = re.compile(rf"{COOKIE_OCTET}+\.{TIMESTAMP}\.{SIGNATURE}")
-# Separates these signatures from anything else signed with the same SECRET_KEY.
-COOKIE_SALT = "wsgiapp.userID"
-MAX_NAME_LENGTH = 64
-MAX_BODY_SIZE = 16 * 1024
-# Parts of a multipart form, fields of an urlencoded one.
-MAX_FORM_PARTS = 8
-# The oldest cookie the server accepts: COOKIE_MAX_AGE when set, else 31 days (Flask's session
-# lifetime), whatever the browser kept. COOKIE_MAX_AGE is at most 400 days, the cap of RFC 6265bis
-# and of Chrome.
-DEFAULT_LIFETIME = 31 * 24 * 3600
-MAX_COOKIE_AGE = 400 * 24 * 3600
-# Instances' clocks differ: a cookie stamped up to this many seconds ahead of this one's is accepted.
-CLOCK_SKEW = 60
-# Shorter keys are accepted, with a warning.
-MIN_KEY_LENGTH = 32
-# gunicorn's exit status for an app that cannot be loaded: its master stops instead of retrying.
-APP_LOAD_ERROR = 4
-URLENCODED = "application/x-www-form-urlencoded"
-FORM_TYPES = frozenset({URLENCODED, "multipart/form-data"})
-# What a server's wsgi.input raises on a body the client broke: OSError for a dropped connection,
-# Werkzeug's dev server's bad chunks and gunicorn's NoMoreData; gunicorn's ParseException for the
-# rest of its chunked framing (InvalidChunkSize, ChunkMissingTerminator, bad trailers).
-BROKEN_BODY = (OSError, ParseException)
-# Cc: C0 and C1 controls (CR, LF, NUL, DEL...); Cs: lone surrogates, which cannot be encoded.
-FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-DEFAULT_PORTS = {"http": ":80", "https": ":443"}
-
-log = logging.getLogger("wsgiapp")
-
-Environ = dict[str, Any]
-Headers = list[tuple[str, str]]
 
 
-class Reply(NamedTuple):
-    status: HTTPStatus
-    headers: Headers
-    body: bytes
+def derived_keys(keys: Sequence[str]) -> list[bytes]:
+    """The keys as itsdangerous's "hmac" key derivation makes them, last first, as it wants them.
+
+    That derivation would compute HMAC(key, salt) on every sign and unsign; it depends on nothing
+    else, so it is done here, once per key, and handed over with derivation "none". The signatures
+    are the same bytes, so cookies signed either way verify. itsdangerous signs with the last key
+    and tries them all, last first.
+    """
+    return [hmac.new(key.encode(), COOKIE_SALT.encode(), hashlib.sha256).digest() for key in reversed(keys)]
 
 
-Handler = Callable[[Environ, "App"], Reply]
+class CookieSigner(TimestampSigner):
+    """itsdangerous's TimestampSigner (HMAC-SHA256 over the value and the time it was signed, with
+    the first key), on the app's clock, which a test can set."""
+
+    def __init__(self, keys: Sequence[str], clock: Callable[[], float]) -> None:
+        super().__init__(derived_keys(keys), key_derivation="none", digest_method=hashlib.sha256)
+        self.clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self.clock())
 
 
-# Settings: the environment, read once into a Settings value that make_app builds the app from.
+def encode_name(name: str) -> str:
+    """The name in cookie-octets only, so that dump_cookie never quotes it: "José" -> "Jos%C3%A9"."""
+    return quote(name, safe=COOKIE_SAFE)
+
+
+def sign_name(signer: CookieSigner, name: str) -> str:
+    return signer.sign(encode_name(name)).decode()
+
+
+def unsign_name(app: App, value: str) -> str | None:
+    """The name in a cookie value that the app issued, spelled exactly as it issued it, at most
+    app.lifetime seconds ago or up to CLOCK_SKEW seconds ahead (another instance's clock); else None.
+
+    The signature is checked over the name and the time, the bytes TimestampSigner signed, by a
+    Signer with the same keys; the time, in the one spelling COOKIE_VALUE lets through, is checked
+    here. TimestampSigner.unsign would decode it again, at about a sixth of this route's cost
+    (bench/README.md), and refuses every time ahead of its own clock.
+    """
+    if not COOKIE_VALUE.fullmatch(value):
+        return None
+    try:
+        app.verifier.unsign(value)
+        encoded, stamp, _ = value.rsplit(".", 2)
+        name = unquote(encoded, errors="strict")
+    except (BadSignature, UnicodeError):
+        return None
+    issued = int.from_bytes(base64.urlsafe_b64decode(stamp + "=="), "big")
+    if not -CLOCK_SKEW <= app.signer.get_timestamp() - issued <= app.lifetime:
+        return None
+    # The signature holds, but a cookie signed before names were encoded may spell its name
+    # otherwise ("100%", "%41" for "A"): only the app's own spelling of a name it accepts names a user.
+    return name if encode_name(name) == encoded and name_error([name]) is None else None
+
+
+def read_user(environ: Environ, app: App) -> tuple[str | None, bool]:
+    """Return the verified user ID, if any, and whether a bad cookie should be cleared."""
+    # Only the user cookie's bytes decide: other sites of this host set cookies of their own, in any
+    # bytes. werkzeug.http.parse_cookie decodes the whole header as UTF-8 and fails on one bad byte
+    # anywhere; its Sans-IO core parses the header as the server hands it over (each byte one
+    # character, PEP 3333), and the user cookie's value must be ASCII (COOKIE_VALUE) anyway.
+    values = parse_cookie(environ.get("HTTP_COOKIE")).getlist(cookie_name(environ))
+    if not values:
+        return None, False
+    if len(values) > 1:
+        # Two cookies of one name (another Path, a parent Domain): one was planted, and the
+        # header does not say which. Neither names a user, whichever of them would verify.
+        return None, True
+    name = unsign_name(app, values[0])
+    return name, name is None
+
+
+def is_https(environ: Environ) -> bool:
+    return environ.get("wsgi.url_scheme") == "https"
+
+
+def cookie_name(environ: Environ) -> str:
+    return SECURE_COOKIE_NAME if is_https(environ) else COOKIE_NAME
+
+
+def user_cookie_header(
+    environ: Environ, value: str, max_age: int | None, expires: int | None = None
+) -> tuple[str, str]:
+    header = dump_cookie(
+        cookie_name(environ),
+        value,
+        max_age=max_age,
+        expires=expires,
+        path="/",
+        secure=is_https(environ),
+        httponly=True,
+        samesite="Lax",
+    )
+    return ("Set-Cookie", header)
+
+
+def clear_cookie_header(environ: Environ) -> tuple[str, str]:
+    # Expired at the epoch, so that a client whose clock runs slow drops it too.
+    return user_cookie_header(environ, "", max_age=0, expires=0)
+
+
+# --- 5. Replies -----------------------------------------------------------------------------------
+
+
+def find_templates(here: Path) -> Path:
+    """html/ beside this file in the repository (and an editable install); installed from a wheel, the
+    same files are the folder wsgiapp_html/ beside it (setup.cfg)."""
+    for folder in (here / "html", here / "wsgiapp_html"):
+        if folder.is_dir():
+            return folder
+    raise ImportError(
+        f"wsgiapp cannot find its templates: neither {here / 'html'} nor {here / 'wsgiapp_html'} exists."
+        " Install it from its repository, or from a wheel built there."
+    )
+
+
+HTML_DIR = find_templates(Path(__file__).parent)
+# Pages: html/layout.html around a fragment of html/, in string.Template's syntax, compiled once at
+# import into the texts between the names a request fills in. Template.substitute on every request
+# would cost 1.2 to 2.1 µs more per page, a tenth of GET /getcookie (python -m bench template).
+STYLE = (HTML_DIR / "style.css").read_text("utf-8")
+STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+LAYOUT = (HTML_DIR / "layout.html").read_text("utf-8")
+
+
+class Page(NamedTuple):
+    # The page around the names a request fills in: texts[0], names[0], texts[1], ... texts[-1].
+    texts: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+def escape_all(values: Mapping[str, str]) -> dict[str, str]:
+    """Every value that goes into a page is escaped here, and only here."""
+    return {key: html.escape(value) for key, value in values.items()}
+
+
+def load_page(name: str, **constants: str) -> Page:
+    """html/<name>.html in place of the layout's $main, compiled: read once, here.
+
+    The two texts are joined as templates, and each $ is read once: $$ in either file is a literal
+    $, and the style and the constants (escaped) are filled in now. The $names left are the
+    request's: render fills them in between the texts.
+    """
+    main = (HTML_DIR / f"{name}.html").read_text("utf-8")
+    text = Template.pattern.sub(lambda match: main if match["named"] == "main" else match[0], LAYOUT)
+    known = {"style": STYLE, **escape_all(constants)}
+    texts, names, done = [""], [], 0
+    for match in Template.pattern.finditer(text):
+        texts[-1] += text[done : match.start()]
+        done = match.end()
+        key = match["named"] or match["braced"]
+        if match["escaped"] is not None:
+            texts[-1] += "$"
+        elif key in known:
+            texts[-1] += known[key]
+        elif key is not None:
+            names.append(key)
+            texts.append("")
+        else:
+            raise ValueError(f"html/{name}.html or html/layout.html: a $ at {match.start()} names nothing")
+    texts[-1] += text[done:]
+    return Page(tuple(texts), tuple(names))
+
+
+def render(page: Page, **values: str) -> bytes:
+    """The page with the request's values, escaped, in place of its $names."""
+    escaped = escape_all(values)
+    filled = [page.texts[0]]
+    for key, text in zip(page.names, page.texts[1:], strict=True):
+        filled += (escaped[key], text)
+    return "".join(filled).encode()
+
+
+# No script at all (script-src falls back to default-src 'none'); the one stylesheet by its hash; the
+# declared icon. connect-src 'self' opens nothing while no script runs, and lets tools that fetch from
+# inside the page read /robots.txt (Lighthouse's robots.txt check does).
+CSP = (
+    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS: Headers = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", CSP),
+    ("Referrer-Policy", "same-origin"),
+]
+PAGE_HEADERS: Headers = [("Content-Type", "text/html; charset=utf-8"), *SECURITY_HEADERS]
+# For answers that read or write the cookie: never cached, never shared between users.
+PRIVATE: Headers = [("Cache-Control", "no-store"), ("Vary", "Cookie")]
+
+
+# "200 OK": the status line of every status, made once.
+STATUS_LINES = {status: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
+def html_reply(status: HTTPStatus, body: bytes, extra: Iterable[tuple[str, str]] = ()) -> Reply:
+    """An HTML answer with every header a page carries."""
+    return Reply(status, [*PAGE_HEADERS, *extra, ("Content-Length", str(len(body)))], body)
+
+
+def error_reply(status: HTTPStatus, message: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
+    """The message page: the status line as its title, and what went wrong."""
+    body = render(MESSAGE_PAGE, title=STATUS_LINES[status], message=message)
+    return html_reply(status, body, extra)
+
+
+def redirect_reply(location: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
+    """303 See Other: the browser follows with a GET."""
+    body = render(MESSAGE_PAGE, title="See Other", message=f"Continue to {location}")
+    return html_reply(HTTPStatus.SEE_OTHER, body, [("Location", location), *extra])
+
+
+def file_reply(name: str, content_type: str) -> Reply:
+    """A file of html/ as it is; clients may keep it a day."""
+    body = (HTML_DIR / name).read_bytes()
+    headers = [("Content-Type", content_type), *SECURITY_HEADERS, ("Cache-Control", "public, max-age=86400")]
+    return Reply(HTTPStatus.OK, [*headers, ("Content-Length", str(len(body)))], body)
+
+
+# The templates a request fills in, and every reply that never changes, made once.
+INDEX_PAGE = load_page("index", title="Enter userID", max_length=str(MAX_NAME_LENGTH))
+WELCOME_PAGE = load_page("welcome", title="Welcome")
+MESSAGE_PAGE = load_page("message")
+READCOOKIE_BODY = render(load_page("readcookie", title="Cookie set"))
+NOUSER_BODY = render(load_page("nouser", title="No user is set"))
+INDEX_REPLY = html_reply(HTTPStatus.OK, render(INDEX_PAGE, error=""))
+NOUSER_REPLY = html_reply(HTTPStatus.OK, NOUSER_BODY, PRIVATE)
+HOME_REPLY = redirect_reply("/")
+TOO_LARGE_REPLY = error_reply(
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts.",
+    PRIVATE,
+)
+SERVER_ERROR_REPLY = error_reply(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+# What browsers and crawlers ask for: the icon the pages declare, and the rules for crawlers.
+FAVICON_REPLY = file_reply("favicon.svg", "image/svg+xml")
+ROBOTS_REPLY = file_reply("robots.txt", "text/plain; charset=utf-8")
+
+# Path -> {method: handler}. HEAD is answered by the GET handler without the body.
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/": {"GET": fixed(INDEX_REPLY)},
+    "/setcookie": {"GET": fixed(HOME_REPLY), "POST": set_cookie},
+    "/getcookie": {"GET": get_cookie},
+    "/deletecookie": {"POST": delete_cookie},
+    "/favicon.svg": {"GET": fixed(FAVICON_REPLY)},
+    "/robots.txt": {"GET": fixed(ROBOTS_REPLY)},
+}
+
+
+def allowed_methods(methods: Iterable[str]) -> str:
+    names = {*methods, "OPTIONS"}
+    if "GET" in names:
+        names.add("HEAD")
+    return ", ".join(sorted(names))
+
+
+ALLOW = {path: allowed_methods(methods) for path, methods in ROUTES.items()}
+
+
+# --- 6. Settings ----------------------------------------------------------------------------------
 
 
 class SettingsError(ValueError):
@@ -303,6 +774,10 @@ def settings_from(env: Mapping[str, str]) -> Settings:
     return Settings(keys_from(env), max_age)
 
 
+# gunicorn's exit status for an app that cannot load (see settings_or_exit).
+APP_LOAD_ERROR = 4
+
+
 def settings_or_exit(env: Mapping[str, str]) -> Settings:
     """settings_from(env); a bad setting stops the program with one line on stderr, no traceback.
 
@@ -316,445 +791,7 @@ def settings_or_exit(env: Mapping[str, str]) -> Settings:
         raise SystemExit(APP_LOAD_ERROR) from None
 
 
-def derived_keys(keys: Sequence[str]) -> list[bytes]:
-    """The keys as itsdangerous's "hmac" key derivation makes them, last first, as it wants them.
-
-    That derivation would compute HMAC(key, salt) on every sign and unsign; it depends on nothing
-    else, so it is done here, once per key, and handed over with derivation "none". The signatures
-    are the same bytes, so cookies signed either way verify. itsdangerous signs with the last key
-    and tries them all, last first.
-    """
-    return [hmac.new(key.encode(), COOKIE_SALT.encode(), hashlib.sha256).digest() for key in reversed(keys)]
-
-
-class CookieSigner(TimestampSigner):
-    """itsdangerous's TimestampSigner (HMAC-SHA256 over the value and the time it was signed, with
-    the first key), on the app's clock, which a test can set."""
-
-    def __init__(self, keys: Sequence[str], clock: Callable[[], float]) -> None:
-        super().__init__(derived_keys(keys), key_derivation="none", digest_method=hashlib.sha256)
-        self.clock = clock
-
-    def get_timestamp(self) -> int:
-        return int(self.clock())
-
-
-# Pages: html/layout.html around a fragment of html/, joined once at import.
-STYLE = (HTML_DIR / "style.css").read_text("utf-8")
-STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-LAYOUT = (HTML_DIR / "layout.html").read_text("utf-8")
-
-
-class Page(NamedTuple):
-    # The page around the names a request fills in: texts[0], names[0], texts[1], ... texts[-1].
-    texts: tuple[str, ...]
-    names: tuple[str, ...]
-
-
-def escape_all(values: Mapping[str, str]) -> dict[str, str]:
-    """Every value that goes into a page is escaped here, and only here."""
-    return {key: html.escape(value) for key, value in values.items()}
-
-
-def load_page(name: str, **constants: str) -> Page:
-    """html/<name>.html in place of the layout's $main: one string.Template, read once, here.
-
-    The two texts are joined as templates, and each $ is read once: $$ in either file is a literal
-    $, and the style and the constants (escaped) are filled in now. The $names left are the
-    request's: render fills them in between the texts.
-    """
-    main = (HTML_DIR / f"{name}.html").read_text("utf-8")
-    text = Template.pattern.sub(lambda match: main if match["named"] == "main" else match[0], LAYOUT)
-    known = {"style": STYLE, **escape_all(constants)}
-    texts, names, done = [""], [], 0
-    for match in Template.pattern.finditer(text):
-        texts[-1] += text[done : match.start()]
-        done = match.end()
-        key = match["named"] or match["braced"]
-        if match["escaped"] is not None:
-            texts[-1] += "$"
-        elif key in known:
-            texts[-1] += known[key]
-        elif key is not None:
-            names.append(key)
-            texts.append("")
-        else:
-            raise ValueError(f"html/{name}.html or html/layout.html: a $ at {match.start()} names nothing")
-    texts[-1] += text[done:]
-    return Page(tuple(texts), tuple(names))
-
-
-def render(page: Page, **values: str) -> bytes:
-    """The page with the request's values, escaped, in place of its $names."""
-    escaped = escape_all(values)
-    filled = [page.texts[0]]
-    for key, text in zip(page.names, page.texts[1:], strict=True):
-        filled += (escaped[key], text)
-    return "".join(filled).encode()
-
-
-INDEX_PAGE = load_page("index", title="Enter userID", max_length=str(MAX_NAME_LENGTH))
-WELCOME_PAGE = load_page("welcome", title="Welcome")
-ERROR_PAGE = load_page("error")
-
-INDEX_BODY = render(INDEX_PAGE, error="")
-READCOOKIE_BODY = render(load_page("readcookie", title="Cookie set"))
-NOUSER_BODY = render(load_page("nouser", title="No user is set"))
-
-# No script at all (script-src falls back to default-src 'none'); the one stylesheet by its hash; the
-# declared icon. connect-src 'self' opens nothing while no script runs, and lets tools that fetch from
-# inside the page read /robots.txt (Lighthouse's robots.txt check does).
-CSP = (
-    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-SECURITY_HEADERS: Headers = [
-    ("X-Content-Type-Options", "nosniff"),
-    ("Content-Security-Policy", CSP),
-    ("Referrer-Policy", "same-origin"),
-]
-PAGE_HEADERS: Headers = [("Content-Type", "text/html; charset=utf-8"), *SECURITY_HEADERS]
-# For answers that read or write the cookie: never cached, never shared between users.
-PRIVATE: Headers = [("Cache-Control", "no-store"), ("Vary", "Cookie")]
-
-
-# "200 OK": the status line of every status, made once.
-STATUS_LINES = {status: f"{status.value} {status.phrase}" for status in HTTPStatus}
-
-
-def page(status: HTTPStatus, body: bytes, extra: Iterable[tuple[str, str]] = ()) -> Reply:
-    """An HTML answer with every header a page carries."""
-    return Reply(status, [*PAGE_HEADERS, *extra, ("Content-Length", str(len(body)))], body)
-
-
-def error_page(status: HTTPStatus, message: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
-    body = render(ERROR_PAGE, title=STATUS_LINES[status], message=message)
-    return page(status, body, extra)
-
-
-# The answers that never change, made once.
-INDEX_REPLY = page(HTTPStatus.OK, INDEX_BODY)
-NOUSER_REPLY = page(HTTPStatus.OK, NOUSER_BODY, PRIVATE)
-TOO_LARGE_REPLY = error_page(
-    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-    f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts.",
-    PRIVATE,
-)
-
-
-def redirect(location: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
-    """303 See Other: the browser follows with a GET."""
-    body = render(ERROR_PAGE, title="See Other", message=f"Continue to {location}")
-    return page(HTTPStatus.SEE_OTHER, body, [("Location", location), *extra])
-
-
-def is_https(environ: Environ) -> bool:
-    return environ.get("wsgi.url_scheme") == "https"
-
-
-def cookie_name(environ: Environ) -> str:
-    return SECURE_COOKIE_NAME if is_https(environ) else COOKIE_NAME
-
-
-def user_cookie(
-    environ: Environ, value: str, max_age: int | None, expires: int | None = None
-) -> tuple[str, str]:
-    header = dump_cookie(
-        cookie_name(environ),
-        value,
-        max_age=max_age,
-        expires=expires,
-        path="/",
-        secure=is_https(environ),
-        httponly=True,
-        samesite="Lax",
-    )
-    return ("Set-Cookie", header)
-
-
-def clear_cookie(environ: Environ) -> tuple[str, str]:
-    # Expired at the epoch, so that a client whose clock runs slow drops it too.
-    return user_cookie(environ, "", max_age=0, expires=0)
-
-
-def name_error(names: list[str]) -> str | None:
-    """Say what is wrong with the submitted names, or None if there is exactly one good one."""
-    if not names:
-        return "Please enter a user ID."
-    if len(names) > 1:
-        return "Send one user ID, not several."
-    name = names[0]
-    if not name.strip():
-        return "The user ID must not be blank."
-    if len(name) > MAX_NAME_LENGTH:
-        return f"The user ID must be at most {MAX_NAME_LENGTH} characters long."
-    # isprintable() is False for every Cc and Cs character (and for some others): only then look closer.
-    if not name.isprintable() and any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
-        return "The user ID must not contain control characters."
-    return None
-
-
-def encode_name(name: str) -> str:
-    """The name in cookie-octets only, so that dump_cookie never quotes it: "José" -> "Jos%C3%A9"."""
-    return quote(name, safe=COOKIE_SAFE)
-
-
-def sign_name(signer: CookieSigner, name: str) -> str:
-    return signer.sign(encode_name(name)).decode()
-
-
-def unsign_name(app: "App", value: str) -> str | None:
-    """The name in a cookie value that the app issued, spelled exactly as it issued it, at most
-    app.lifetime seconds ago or up to CLOCK_SKEW seconds ahead (another instance's clock); else None.
-
-    The signature is checked over the name and the time, the bytes TimestampSigner signed, by a
-    Signer with the same keys; the time, in the one spelling COOKIE_VALUE lets through, is checked
-    here. TimestampSigner.unsign would decode it again, at about a sixth of this route's cost
-    (bench/README.md), and refuses every time ahead of its own clock.
-    """
-    if not COOKIE_VALUE.fullmatch(value):
-        return None
-    try:
-        app.verifier.unsign(value)
-        encoded, stamp, _ = value.rsplit(".", 2)
-        name = unquote(encoded, errors="strict")
-    except (BadSignature, UnicodeError):
-        return None
-    issued = int.from_bytes(base64.urlsafe_b64decode(stamp + "=="), "big")
-    if not -CLOCK_SKEW <= app.signer.get_timestamp() - issued <= app.lifetime:
-        return None
-    # The signature holds, but a cookie signed before names were encoded may spell its name
-    # otherwise ("100%", "%41" for "A"): only the app's own spelling of a name it accepts names a user.
-    return name if encode_name(name) == encoded and name_error([name]) is None else None
-
-
-# parse_form_data(environ, ...) builds a FormDataParser on every call: this one is built once.
-# Its limits default to no limit: each one is set (read_body caps the body's size).
-FORM_PARSER = FormDataParser(max_form_memory_size=MAX_BODY_SIZE, max_form_parts=MAX_FORM_PARTS, silent=False)
-
-
-def read_body(environ: Environ, content_length: int | None) -> bytes:
-    """All of a body of content_length bytes, or of a chunked one up to one byte past the cap.
-
-    Fewer bytes come back only if the stream ended first.
-    """
-    if content_length is None:
-        if not environ.get("wsgi.input_terminated"):
-            # PEP 3333: with no Content-Length and a stream the server does not end, read nothing.
-            return b""
-        content_length = MAX_BODY_SIZE + 1
-    stream = environ["wsgi.input"]
-    chunks = []
-    left = content_length
-    while left > 0 and (chunk := stream.read(left)):
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-# A percent-escape of a byte from 0x80 up: only such an escape can make a form that is not UTF-8.
-HIGH_ESCAPE = re.compile(rb"%[89A-Fa-f][0-9A-Fa-f]")
-
-
-def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
-    """Parse the body as a form, or return the 4xx page that says why it is not one."""
-    mimetype, options = parse_options_header(environ.get("CONTENT_TYPE"))
-    # Media types are case-insensitive (RFC 9110, section 8.3.1); Werkzeug lowercases the options' names.
-    mimetype = mimetype.lower()
-    if mimetype not in FORM_TYPES:
-        return error_page(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            "Send the form as application/x-www-form-urlencoded or multipart/form-data.",
-            PRIVATE,
-        )
-    content_length = get_content_length(environ)
-    if content_length is not None and content_length > MAX_BODY_SIZE:
-        return TOO_LARGE_REPLY
-    try:
-        body = read_body(environ, content_length)
-    except BROKEN_BODY:
-        return error_page(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
-    if len(body) > MAX_BODY_SIZE:
-        return TOO_LARGE_REPLY
-    if content_length is not None and len(body) < content_length:
-        return error_page(HTTPStatus.BAD_REQUEST, "The form ended before its announced length.", PRIVATE)
-    if mimetype == URLENCODED:
-        # Counted as parse_qsl's max_num_fields counts: Werkzeug's max_form_parts is for multipart only.
-        if body.count(b"&") >= MAX_FORM_PARTS:
-            return TOO_LARGE_REPLY
-        # Werkzeug keeps a %XX escape that is not UTF-8 as its literal text ("al%FFice"): refused here,
-        # as raw bytes that are not UTF-8 are by the parser. A form without HIGH_ESCAPE (most) is not
-        # decoded twice.
-        if HIGH_ESCAPE.search(body):
-            try:
-                unquote_to_bytes(body).decode()
-            except UnicodeDecodeError:
-                return error_page(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
-    try:
-        _, form, files = FORM_PARSER.parse(io.BytesIO(body), mimetype, len(body), options)
-    except RequestEntityTooLarge:
-        return TOO_LARGE_REPLY
-    except ValueError:
-        # A malformed multipart body, or bytes that are not UTF-8 (UnicodeDecodeError).
-        return error_page(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
-    for upload in files.values():
-        upload.close()
-    return form
-
-
-def index(environ: Environ, app: "App") -> Reply:
-    return INDEX_REPLY
-
-
-def static(name: str, content_type: str) -> Handler:
-    """A handler that answers with a file of html/ as it is, read once; clients may keep it a day."""
-    body = (HTML_DIR / name).read_bytes()
-    headers = [("Content-Type", content_type), *SECURITY_HEADERS, ("Cache-Control", "public, max-age=86400")]
-    reply = Reply(HTTPStatus.OK, [*headers, ("Content-Length", str(len(body)))], body)
-
-    def handler(environ: Environ, app: "App") -> Reply:
-        return reply
-
-    return handler
-
-
-def redirect_home(environ: Environ, app: "App") -> Reply:
-    return redirect("/")
-
-
-def set_cookie(environ: Environ, app: "App") -> Reply:
-    form = read_form(environ)
-    if isinstance(form, Reply):
-        return form
-    names = form.getlist("nm")
-    error = name_error(names)
-    if error is not None:
-        body = render(INDEX_PAGE, error=error)
-        return page(HTTPStatus.BAD_REQUEST, body, PRIVATE)
-    cookie = user_cookie(environ, sign_name(app.signer, names[0]), app.max_age)
-    return page(HTTPStatus.OK, READCOOKIE_BODY, [cookie, *PRIVATE])
-
-
-def read_user(environ: Environ, app: "App") -> tuple[str | None, bool]:
-    """Return the verified user ID, if any, and whether a bad cookie should be cleared."""
-    # Only the user cookie's bytes decide: other sites of this host set cookies of their own, in any
-    # bytes. werkzeug.http.parse_cookie decodes the whole header as UTF-8 and fails on one bad byte
-    # anywhere; its Sans-IO core parses the header as the server hands it over (each byte one
-    # character, PEP 3333), and the user cookie's value must be ASCII (COOKIE_VALUE) anyway.
-    values = parse_cookie(environ.get("HTTP_COOKIE")).getlist(cookie_name(environ))
-    if not values:
-        return None, False
-    if len(values) > 1:
-        # Two cookies of one name (another Path, a parent Domain): one was planted, and the
-        # header does not say which. Neither names a user, whichever of them would verify.
-        return None, True
-    name = unsign_name(app, values[0])
-    return name, name is None
-
-
-def get_cookie(environ: Environ, app: "App") -> Reply:
-    name, clear = read_user(environ, app)
-    if name is not None:
-        return page(HTTPStatus.OK, render(WELCOME_PAGE, name=name), PRIVATE)
-    if clear:
-        return page(HTTPStatus.OK, NOUSER_BODY, [clear_cookie(environ), *PRIVATE])
-    return NOUSER_REPLY
-
-
-def delete_cookie(environ: Environ, app: "App") -> Reply:
-    return redirect("/", [clear_cookie(environ), *PRIVATE])
-
-
-# Path -> {method: handler}. HEAD is answered by the GET handler without the body.
-ROUTES: dict[str, dict[str, Handler]] = {
-    "/": {"GET": index},
-    "/setcookie": {"GET": redirect_home, "POST": set_cookie},
-    "/getcookie": {"GET": get_cookie},
-    "/deletecookie": {"POST": delete_cookie},
-    # What browsers and crawlers ask for: the icon the pages declare, and the rules for crawlers.
-    "/favicon.svg": {"GET": static("favicon.svg", "image/svg+xml")},
-    "/robots.txt": {"GET": static("robots.txt", "text/plain; charset=utf-8")},
-}
-
-
-def allowed_methods(methods: Iterable[str]) -> str:
-    names = {*methods, "OPTIONS"}
-    if "GET" in names:
-        names.add("HEAD")
-    return ", ".join(sorted(names))
-
-
-ALLOW = {path: allowed_methods(methods) for path, methods in ROUTES.items()}
-
-
-def normalize_origin(origin: str) -> str:
-    """Lowercase scheme://host[:port], without the scheme's default port."""
-    scheme, sep, host = origin.lower().partition("://")
-    return scheme + sep + host.removesuffix(DEFAULT_PORTS.get(scheme, ""))
-
-
-def request_origin(environ: Environ) -> str:
-    scheme = environ["wsgi.url_scheme"]
-    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
-    return normalize_origin(f"{scheme}://{host}")
-
-
-def is_cross_origin(environ: Environ) -> bool:
-    """Go 1.25's CrossOriginProtection rule for requests with unsafe methods."""
-    site = environ.get("HTTP_SEC_FETCH_SITE")
-    if site:
-        return site not in ("same-origin", "none")
-    origin = environ.get("HTTP_ORIGIN")
-    if not origin:
-        # No browser would leave both out of a cross-site request: curl, old clients.
-        return False
-    return normalize_origin(origin) != request_origin(environ)
-
-
-def dispatch(environ: Environ, app: "App") -> Reply:
-    path = environ.get("PATH_INFO") or "/"
-    methods = ROUTES.get(path)
-    if methods is None:
-        return error_page(HTTPStatus.NOT_FOUND, "There is no page at this address.")
-    method = environ["REQUEST_METHOD"]
-    handler = methods.get("GET" if method == "HEAD" else method)
-    if handler is None:
-        allow = ("Allow", ALLOW[path])
-        if method == "OPTIONS":
-            return Reply(HTTPStatus.NO_CONTENT, [allow, *SECURITY_HEADERS], b"")
-        return error_page(HTTPStatus.METHOD_NOT_ALLOWED, f"This page takes {allow[1]}.", [allow])
-    if method not in SAFE_METHODS and is_cross_origin(environ):
-        return error_page(HTTPStatus.FORBIDDEN, "Cross-site form posts are refused.")
-    return handler(environ, app)
-
-
-SERVER_ERROR = error_page(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
-
-
-class App:
-    """The WSGI application: the routes, with a signer and the cookie's lifetimes from the settings."""
-
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
-        self.signer = CookieSigner(settings.keys, clock)
-        self.verifier = Signer(self.signer.secret_keys, key_derivation="none", digest_method=hashlib.sha256)
-        # The browser's Max-Age (None: until it closes), and the oldest cookie the server accepts.
-        self.max_age = settings.max_age
-        self.lifetime = settings.max_age or DEFAULT_LIFETIME
-
-    def __call__(self, environ: Environ, start_response: "StartResponse") -> list[bytes]:
-        """The WSGI entry point."""
-        exc_info = None
-        try:
-            reply = dispatch(environ, self)
-        except Exception:
-            traceback.print_exc(file=environ["wsgi.errors"])
-            exc_info = sys.exc_info()
-            reply = SERVER_ERROR
-        # A copy of the headers: PEP 3333 lets the server change the list, and some replies are built once.
-        start_response(STATUS_LINES[reply.status], list(reply.headers), exc_info)
-        if environ["REQUEST_METHOD"] == "HEAD":
-            return []
-        return [reply.body]
+# --- 7. Entry points ------------------------------------------------------------------------------
 
 
 def make_app(settings: Settings, clock: Callable[[], float] = time.time) -> App:

@@ -95,7 +95,7 @@ SECURITY_HEADERS = {
 LAYOUT = (HTML_DIR / "layout.html").read_text("utf-8")
 TEMPLATES = {
     name: Template(LAYOUT.replace("$main", (HTML_DIR / f"{name}.html").read_text("utf-8")))
-    for name in ("index", "readcookie", "welcome", "nouser", "error")
+    for name in ("index", "readcookie", "welcome", "nouser", "message")
 }
 
 
@@ -150,7 +150,7 @@ def error_page(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPErr
     elif message is None and error.status_code == 405:
         message = f"This page takes {error.headers['Allow']}."
     resp.content_type = falcon.MEDIA_HTML
-    resp.text = render("error", title=error.status, message=message or error.title)
+    resp.text = render("message", title=error.status, message=message or error.title)
 
 
 def name_error(names: list[str]) -> str | None:

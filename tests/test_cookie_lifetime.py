@@ -5,19 +5,21 @@ never log the user out."""
 
 import base64
 import hashlib
-import io
 import string
 
 import pytest
 from itsdangerous import Signer
 
+from tests.helpers.answer import attributes
+from tests.helpers.inprocess import call
 from tests.helpers.inprocess import make_test_app
-from tests.helpers.inprocess import run_app
 from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import CLOCK_SKEW
+from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import DEFAULT_LIFETIME
 from tests.helpers.oracle import NOW
 from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import sign
 from tests.helpers.oracle import welcome
 
@@ -25,36 +27,11 @@ from tests.helpers.oracle import welcome
 T = 1_800_000_000
 
 
-def environ(method: str, path: str, cookie: bytes | None = None, body: bytes = b"") -> dict:
-    """What a server hands over: the Cookie header's bytes as latin-1 text (PEP 3333)."""
-    env = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "localhost",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    if body:
-        env["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
-        env["CONTENT_LENGTH"] = str(len(body))
-    if cookie is not None:
-        env["HTTP_COOKIE"] = cookie.decode("latin-1")
-    return env
-
-
 def read_back(cookie: bytes, now: float, max_age: int | None = None):
-    """GET /getcookie with this Cookie header, on an app whose clock says now."""
-    return run_app(make_test_app(max_age=max_age, now=now), environ("GET", "/getcookie", cookie))
+    """GET /getcookie with this Cookie header, as a server hands its bytes over (latin-1, PEP 3333),
+    on an app whose clock says now."""
+    app = make_test_app(max_age=max_age, now=now)
+    return call("GET", "/getcookie", app=app, cookie=cookie.decode("latin-1"))
 
 
 def is_welcome(answer, name: str = "alice") -> bool:
@@ -64,19 +41,19 @@ def is_welcome(answer, name: str = "alice") -> bool:
 
 def is_cleared(answer) -> bool:
     header = answer.header("Set-Cookie")
-    return header is not None and set(header.split("; ")) == CLEARED
+    return header is not None and attributes(header) == CLEARED
 
 
 @pytest.mark.parametrize("max_age", [None, 2, 3600])
 def test_the_cookie_carries_the_time_it_was_issued(max_age):
     app = make_test_app(max_age=max_age, now=T + 0.9)
-    answer = run_app(app, environ("POST", "/setcookie", body=b"nm=alice"))
+    answer = call("POST", "/setcookie", b"nm=alice", app=app, content_type=URLENCODED)
     assert answer.status == 200
-    expected = {f"userID={sign('alice', at=T)}", "HttpOnly", "Path=/", "SameSite=Lax"}
+    expected = {f"userID={sign('alice', at=T)}", *COOKIE_ATTRIBUTES}
     if max_age is not None:
         expected.add(f"Max-Age={max_age}")
-    attributes = set(answer.cookie_header().split("; "))
-    assert {attribute for attribute in attributes if not attribute.startswith("Expires=")} == expected
+    sent = attributes(answer.cookie_header())
+    assert {attribute for attribute in sent if not attribute.startswith("Expires=")} == expected
     # The time field: T in 4 big-endian bytes, base64url without padding.
     assert answer.cookie_pair().split(".")[1] == base64.urlsafe_b64encode(
         T.to_bytes(4, "big")

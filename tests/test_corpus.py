@@ -13,13 +13,20 @@ import pytest
 from itsdangerous import Signer
 from itsdangerous import TimestampSigner
 
+from tests.helpers.answer import attributes
 from tests.helpers.answer import parse_response
 from tests.helpers.answer import send_raw
+from tests.helpers.forms import form_of_size
+from tests.helpers.forms import multipart
+from tests.helpers.oracle import CLEARED
+from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import COOKIE_OCTETS
 from tests.helpers.oracle import CSP
 from tests.helpers.oracle import DEFAULT_LIFETIME
 from tests.helpers.oracle import MAX_BODY_SIZE
+from tests.helpers.oracle import MULTIPART
 from tests.helpers.oracle import NOW
+from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign as sign_text
 from tests.helpers.oracle import sign_payload
@@ -32,7 +39,7 @@ from tests.helpers.servers import wait_for_workers
 
 KEY = "corpus-key"
 OLD_KEY = "corpus-old-key"
-FORM = "application/x-www-form-urlencoded"
+FORM = URLENCODED.encode()
 # Stands for the server's own host:port, filled in when a case is sent.
 HOST = b"{host}"
 # What the log may not show: a worker killed, restarted or crashed, or an error at all.
@@ -53,19 +60,9 @@ def request(
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def post_form(body: bytes, content_type: bytes = FORM.encode(), headers: list[bytes] = ()) -> bytes:
+def post_form(body: bytes, content_type: bytes = FORM, headers: list[bytes] = ()) -> bytes:
     length = b"Transfer-Encoding: chunked" not in headers
     return request(b"POST", b"/setcookie", [b"Content-Type: " + content_type, *headers], body, length)
-
-
-def multipart(fields: list[tuple[str, bytes]], boundary: str = "corpus") -> bytes:
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode("latin-1")
-        + value
-        + b"\r\n"
-        for name, value in fields
-    ]
-    return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
 def chunked(body: bytes, size: int = 4096) -> bytes:
@@ -75,7 +72,7 @@ def chunked(body: bytes, size: int = 4096) -> bytes:
 
 def lying_length(length: bytes, body: bytes = b"nm=alice", *headers: bytes) -> bytes:
     """A form whose Content-Length header says what it is told to, not what the body holds."""
-    fields = [b"Content-Type: " + FORM.encode(), b"Content-Length: " + length, *headers]
+    fields = [b"Content-Type: " + FORM, b"Content-Length: " + length, *headers]
     return request(b"POST", b"/setcookie", fields, body, length=False)
 
 
@@ -104,25 +101,21 @@ class Case(NamedTuple):
     welcome: str | None = None
 
 
-def post_chunked(body: bytes, content_type: bytes = FORM.encode()) -> bytes:
+def post_chunked(body: bytes, content_type: bytes = FORM) -> bytes:
     """A form with a chunked body, given already framed."""
     return post_form(body, content_type, [b"Transfer-Encoding: chunked"])
 
 
-MP = b"multipart/form-data; boundary=corpus"
-MULTIPART = multipart([("nm", b"alice")])
-# A chunked form of exactly MAX_BODY_SIZE bytes, ending with the last chunk (5 bytes).
-AT_THE_CAP = chunked(b"nm=alice&x=" + b"a" * (MAX_BODY_SIZE - 11))
-
-
-def multipart_of_size(size: int) -> bytes:
-    """A multipart form that sets nm=alice, with a field x filled up to size bytes in all."""
-    empty = multipart([("nm", b"alice"), ("x", b"")])
-    return multipart([("nm", b"alice"), ("x", b"a" * (size - len(empty)))])
-
-
-MULTIPART_AT_THE_CAP = multipart_of_size(MAX_BODY_SIZE)
-MULTIPART_OVER_THE_CAP = multipart_of_size(MAX_BODY_SIZE + 1)
+# The multipart forms' boundary here.
+B = "corpus"
+MP = f"{MULTIPART}; boundary={B}".encode()
+ALICE = multipart([("nm", "alice")], B)
+# Forms that set nm=alice, of exactly MAX_BODY_SIZE bytes and one more; the first chunked, ending
+# with the last chunk (5 bytes).
+AT_THE_CAP = chunked(form_of_size(MAX_BODY_SIZE, "urlencoded")[0])
+OVER_THE_CAP = form_of_size(MAX_BODY_SIZE + 1, "urlencoded")[0]
+MULTIPART_AT_THE_CAP = form_of_size(MAX_BODY_SIZE, "multipart", B)[0]
+MULTIPART_OVER_THE_CAP = form_of_size(MAX_BODY_SIZE + 1, "multipart", B)[0]
 TOO_BIG = b"nm=" + b"a" * (1024 * 1024)
 
 FORMS = [
@@ -158,46 +151,46 @@ FORMS = [
     Case("Content-Type only parameters", post_form(b"nm=alice", b"; charset=utf-8"), 415),
     Case(
         "Content-Type with a charset",
-        post_form(b"nm=alice", FORM.encode() + b"; charset=utf-8"),
+        post_form(b"nm=alice", FORM + b"; charset=utf-8"),
         200,
         sets="alice",
     ),
-    Case("multipart", post_form(multipart([("nm", b"alice")]), MP), 200, sets="alice"),
-    Case("multipart without boundary", post_form(multipart([("nm", b"alice")]), b"multipart/form-data"), 400),
+    Case("multipart", post_form(ALICE, MP), 200, sets="alice"),
+    Case("multipart without boundary", post_form(ALICE, MULTIPART.encode()), 400),
     Case("multipart, other boundary", post_form(multipart([("nm", b"alice")], "other"), MP), 400),
-    Case("multipart truncated", post_form(multipart([("nm", b"alice")])[:-12], MP), 400),
+    Case("multipart truncated", post_form(ALICE[:-12], MP), 400),
     Case(
         "multipart without end",
         post_form(b"--corpus\r\nContent-Disposition: form-data; name=nm\r\n", MP),
         400,
     ),
     Case("multipart part without headers", post_form(b"--corpus\r\n\r\nalice\r\n--corpus--\r\n", MP), 400),
-    Case("multipart, 9 parts", post_form(multipart([("x", b"1")] * 8 + [("nm", b"alice")]), MP), 413),
-    Case("multipart, 300 parts", post_form(multipart([("x", b"")] * 300), MP), 413),
-    Case("multipart, 5000 parts", post_form(multipart([("x", b"")] * 5000), MP), 413),
+    Case("multipart, 9 parts", post_form(multipart([("x", b"1")] * 8 + [("nm", b"alice")], B), MP), 413),
+    Case("multipart, 300 parts", post_form(multipart([("x", b"")] * 300, B), MP), 413),
+    Case("multipart, 5000 parts", post_form(multipart([("x", b"")] * 5000, B), MP), 413),
     Case(
         "multipart, a file",
-        post_form(multipart([("nm", b"alice")]).replace(b'"nm"', b'"nm"; filename="a"'), MP),
+        post_form(ALICE.replace(b'"nm"', b'"nm"; filename="a"'), MP),
         400,
     ),
     # Werkzeug decodes a multipart field as UTF-8, each bad byte becoming U+FFFD: a valid name.
     Case(
         "multipart, non-UTF-8 value",
-        post_form(multipart([("nm", b"\xff\xfe")]), MP),
+        post_form(multipart([("nm", b"\xff\xfe")], B), MP),
         200,
         sets="\ufffd\ufffd",
     ),
-    Case("multipart, non-UTF-8 field name", post_form(multipart([("\xff", b"alice")]), MP), 400),
+    Case("multipart, non-UTF-8 field name", post_form(multipart([("\xff", b"alice")], B), MP), 400),
     Case(
         "multipart, unknown part charset",
-        post_form(MULTIPART.replace(b'"nm"', b'"nm"\r\nContent-Type: text/plain; charset=x-unknown'), MP),
+        post_form(ALICE.replace(b'"nm"', b'"nm"\r\nContent-Type: text/plain; charset=x-unknown'), MP),
         200,
         sets="alice",
     ),
-    Case("multipart, LF line ends", post_form(MULTIPART.replace(b"\r\n", b"\n"), MP), 200, sets="alice"),
+    Case("multipart, LF line ends", post_form(ALICE.replace(b"\r\n", b"\n"), MP), 200, sets="alice"),
     Case(
         "multipart, a part header over the cap",
-        post_form(MULTIPART.replace(b'"nm"', b'"nm"\r\nX: ' + b"a" * 20000), MP),
+        post_form(ALICE.replace(b'"nm"', b'"nm"\r\nX: ' + b"a" * 20000), MP),
         413,
     ),
     Case("body over the cap, Content-Length", post_form(TOO_BIG), 413),
@@ -214,9 +207,7 @@ FORMS = [
     Case("chunked, bad chunk size", post_chunked(b"8\r\nnm=alice\r\nzz\r\nabc\r\n0\r\n\r\n"), 400),
     Case("chunked, chunk without its CRLF", post_chunked(b"8\r\nnm=aliceXX0\r\n\r\n"), 400),
     Case("chunked, cut off before the last chunk", post_chunked(b"8\r\nnm=alice\r\n"), 400),
-    Case(
-        "chunked multipart, bad chunk size", post_chunked(b"14\r\n" + MULTIPART[:20] + b"\r\nzz\r\n", MP), 400
-    ),
+    Case("chunked multipart, bad chunk size", post_chunked(b"14\r\n" + ALICE[:20] + b"\r\nzz\r\n", MP), 400),
     Case(
         "chunked, at the cap, then a bad chunk size",
         post_chunked(AT_THE_CAP[:-5] + b"zz\r\nabc\r\n0\r\n\r\n"),
@@ -225,10 +216,7 @@ FORMS = [
     Case("chunked, at the cap, then cut off", post_chunked(AT_THE_CAP[:-5]), 400),
     Case(
         "body at the cap, chunked",
-        post_form(
-            chunked(b"nm=alice&x=" + b"a" * (MAX_BODY_SIZE - 11)),
-            headers=[b"Transfer-Encoding: chunked"],
-        ),
+        post_chunked(AT_THE_CAP),
         200,
         sets="alice",
     ),
@@ -251,13 +239,13 @@ FORMS = [
     Case("multipart 1 byte over the cap, chunked", post_chunked(chunked(MULTIPART_OVER_THE_CAP), MP), 413),
     Case(
         "body 1 byte over the cap, chunked",
-        post_chunked(chunked(b"nm=alice&x=" + b"a" * (MAX_BODY_SIZE - 10))),
+        post_chunked(chunked(OVER_THE_CAP)),
         413,
     ),
-    Case("media type in capitals", post_form(b"nm=alice", FORM.upper().encode()), 200, sets="alice"),
+    Case("media type in capitals", post_form(b"nm=alice", FORM.upper()), 200, sets="alice"),
     Case(
         "multipart in mixed case",
-        post_form(MULTIPART, b"Multipart/Form-Data; Boundary=corpus"),
+        post_form(ALICE, b"Multipart/Form-Data; Boundary=corpus"),
         200,
         sets="alice",
     ),
@@ -431,7 +419,7 @@ LINES = [
 
 def cross(*headers: bytes, path: bytes = b"/setcookie") -> bytes:
     """A valid form, with the given cross-site headers."""
-    return request(b"POST", path, [b"Content-Type: " + FORM.encode(), *headers], b"nm=alice")
+    return request(b"POST", path, [b"Content-Type: " + FORM, *headers], b"nm=alice")
 
 
 CROSS_SITE = [
@@ -513,10 +501,9 @@ def check_case(server, case: Case) -> None:
     if case.sets is not None:
         value = sign_text(case.sets, KEY, at=issued_at(cookie))
         assert all(ord(char) in COOKIE_OCTETS for char in value)
-        assert set(cookie.split("; ")) == {f"userID={value}", "HttpOnly", "Path=/", "SameSite=Lax"}
+        assert attributes(cookie) == {f"userID={value}", *COOKIE_ATTRIBUTES}
     elif case.clears:
-        assert cookie.startswith("userID=; ")
-        assert "Max-Age=0" in set(cookie.split("; "))
+        assert attributes(cookie) == CLEARED
     else:
         assert cookie is None
     body = response.body.decode("utf-8", "replace")

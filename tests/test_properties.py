@@ -6,15 +6,12 @@ HYPOTHESIS_PROFILE=ci runs many more (see .ci/run).
 
 import base64
 import html
-import io
 import os
 import re
 import string
 import unicodedata
 import urllib.parse
-import warnings
 from html.parser import HTMLParser
-from wsgiref.validate import WSGIWarning
 
 from gunicorn.http.errors import ChunkMissingTerminator
 from gunicorn.http.errors import InvalidChunkSize
@@ -26,12 +23,25 @@ from hypothesis import strategies as st
 from werkzeug.sansio.http import parse_cookie
 
 from tests.helpers.answer import Answer
-from tests.helpers.inprocess import TEST_APP
-from tests.helpers.inprocess import run_app
+from tests.helpers.answer import attributes
+from tests.helpers.forms import form
+from tests.helpers.forms import form_of_size
+from tests.helpers.inprocess import BodyStream
+from tests.helpers.inprocess import call
 from tests.helpers.oracle import ALLOW
+from tests.helpers.oracle import CLEARED
+from tests.helpers.oracle import CLEARED_HTTPS
+from tests.helpers.oracle import COOKIE_ATTRIBUTES
+from tests.helpers.oracle import COOKIE_NAMES
 from tests.helpers.oracle import COOKIE_OCTETS
-from tests.helpers.oracle import CSP
 from tests.helpers.oracle import HTML
+from tests.helpers.oracle import MAX_BODY_SIZE
+from tests.helpers.oracle import MAX_FORM_PARTS
+from tests.helpers.oracle import MAX_NAME_LENGTH
+from tests.helpers.oracle import MULTIPART
+from tests.helpers.oracle import SECURE_COOKIE_ATTRIBUTES
+from tests.helpers.oracle import SECURITY_HEADERS
+from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import sign
 
 # deadline=None: the machine running the tests may be busy; speed is for the benchmarks.
@@ -40,29 +50,17 @@ settings.register_profile("default", max_examples=300, **COMMON)
 settings.register_profile("ci", max_examples=3000, **COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-HOST = "localhost"
-# The user cookie's name by scheme: over https, with the __Host- prefix.
-COOKIE_NAMES = {"http": "userID", "https": "__Host-userID"}
-# The limits as the README states them, not taken from the app (tests.helpers.oracle: CSP, ALLOW).
-NAME_LIMIT = 64
-BODY_LIMIT = 16 * 1024
-PARTS_LIMIT = 8
 # Every header the app means to send, with its one value where it has one.
-FIXED_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": CSP,
-    "Referrer-Policy": "same-origin",
-    "Vary": "Cookie",
-    "Location": "/",
-}
+FIXED_HEADERS = {**dict(SECURITY_HEADERS), "Vary": "Cookie", "Location": "/"}
 KNOWN_HEADERS = {*FIXED_HEADERS, "Content-Type", "Cache-Control", "Content-Length", "Allow", "Set-Cookie"}
 # The files served as they are, by Content-Type: what browsers and crawlers ask for.
 STATIC_FILES = {
     "text/plain; charset=utf-8": (HTML / "robots.txt").read_bytes(),
     "image/svg+xml": (HTML / "favicon.svg").read_bytes(),
 }
-# A cookie that clears the user cookie, apart from its name and its Expires date (the time it was sent).
-CLEAR_ATTRIBUTES = {"Max-Age=0", "HttpOnly", "Path=/", "SameSite=Lax"}
+# The attributes of the user cookie, and the cookie that clears it, by scheme.
+ATTRIBUTES = {"http": COOKIE_ATTRIBUTES, "https": SECURE_COOKIE_ATTRIBUTES}
+CLEARS = {"http": CLEARED, "https": CLEARED_HTTPS}
 
 
 # --- Looking at the answers ---------------------------------------------------------------------
@@ -108,59 +106,6 @@ def skeleton(answer: Answer) -> tuple:
     return tuple(Markup(answer.body).skeleton)
 
 
-def call(
-    method: str = "GET",
-    path: str = "/",
-    *,
-    body: bytes = b"",
-    content_type: str | None = None,
-    content_length: str | None = "",
-    cookie: str | None = None,
-    origin: str | None = None,
-    fetch_site: str | None = None,
-    scheme: str = "http",
-    query: str = "",
-    terminated: bool = False,
-    stream: io.BytesIO | None = None,
-) -> Answer:
-    """Run one request through the validator; str values are what a server hands over (latin-1)."""
-    environ = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": HOST,
-        "SERVER_PORT": "443" if scheme == "https" else "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": HOST,
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scheme,
-        "wsgi.input": io.BytesIO(body) if stream is None else stream,
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    # content_length "" means: the true length.
-    environ["CONTENT_LENGTH"] = str(len(body)) if content_length == "" else content_length
-    optional = {
-        "CONTENT_TYPE": content_type,
-        "HTTP_COOKIE": cookie,
-        "HTTP_ORIGIN": origin,
-        "HTTP_SEC_FETCH_SITE": fetch_site,
-    }
-    environ.update({key: value for key, value in optional.items() if value is not None})
-    if environ["CONTENT_LENGTH"] is None:
-        del environ["CONTENT_LENGTH"]
-    if terminated:
-        # As gunicorn does for a chunked body: the stream ends where the body does.
-        environ["wsgi.input_terminated"] = True
-    with warnings.catch_warnings():
-        # The validator warns about methods it does not know; those are part of the test.
-        warnings.filterwarnings("ignore", "Unknown REQUEST_METHOD", WSGIWarning)
-        return run_app(TEST_APP, environ)
-
-
 def check_answer(answer: Answer, method: str) -> None:
     """What holds for every answer, whatever the request."""
     assert answer.status < 500, answer.errors
@@ -201,15 +146,9 @@ def is_cookie_value(value: str) -> bool:
 def clears(answer: Answer, scheme: str) -> bool:
     """Whether the answer clears the user cookie; any Set-Cookie it sends is checked here."""
     header = answer.header("Set-Cookie")
-    if header is None:
+    if header is None or "Max-Age=0" not in attributes(header):
         return False
-    attributes = set(header.split("; "))
-    secure = {"Secure"} if scheme == "https" else set()
-    expires = {attribute for attribute in attributes if attribute.startswith("Expires=")}
-    if "Max-Age=0" not in attributes:
-        return False
-    assert attributes == {f"{COOKIE_NAMES[scheme]}=", *CLEAR_ATTRIBUTES, *secure, *expires}
-    assert len(expires) == 1
+    assert attributes(header) == CLEARS[scheme]
     return True
 
 
@@ -222,15 +161,14 @@ def set_cookie_value(answer: Answer, scheme: str) -> str | None:
     name, _, value = value_part.partition("=")
     assert name == COOKIE_NAMES[scheme]
     assert is_cookie_value(value), value
-    secure = {"Secure"} if scheme == "https" else set()
-    assert set(header.split("; ")) == {value_part, "HttpOnly", "Path=/", "SameSite=Lax", *secure}
+    assert attributes(header) == {value_part, *ATTRIBUTES[scheme]}
     return value
 
 
 def valid_name(name: str) -> bool:
     """The rule for a user ID, as the page states it."""
     return (
-        0 < len(name) <= NAME_LIMIT
+        0 < len(name) <= MAX_NAME_LENGTH
         and name.strip() != ""
         and not any(unicodedata.category(char) in ("Cc", "Cs") for char in name)
     )
@@ -268,7 +206,7 @@ INDEX_SKELETON = skeleton(call("GET", "/"))
 WELCOME_SKELETON = skeleton(call("GET", "/getcookie", cookie=f"userID={sign('n')}"))
 PAGE_SKELETONS = {
     INDEX_SKELETON,
-    skeleton(call("POST", "/setcookie", body=b"nm=n", content_type="application/x-www-form-urlencoded")),
+    skeleton(call("POST", "/setcookie", b"nm=n", content_type=URLENCODED)),
     skeleton(call("GET", "/getcookie")),
     skeleton(call("GET", "/nowhere")),
     WELCOME_SKELETON,
@@ -351,19 +289,15 @@ printable = st.characters(exclude_categories=("Cc", "Cs"))
 names = st.one_of(
     st.text(max_size=80),
     # Around the length limit, where an off-by-one would show.
-    st.text(printable, min_size=NAME_LIMIT - 1, max_size=NAME_LIMIT + 1),
+    st.text(printable, min_size=MAX_NAME_LENGTH - 1, max_size=MAX_NAME_LENGTH + 1),
     st.text(alphabet=st.characters(categories=("Zs", "Zl", "Zp")), min_size=1, max_size=3),
     st.sampled_from(["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "&amp;", " ", "a\r\nb"]),
 )
-valid_names = st.text(printable, min_size=1, max_size=NAME_LIMIT).filter(lambda name: name.strip())
+valid_names = st.text(printable, min_size=1, max_size=MAX_NAME_LENGTH).filter(lambda name: name.strip())
 field_names = st.one_of(
     st.just("nm"), st.sampled_from(["nm ", "NM", "nm[]", "other", ""]), st.text(max_size=8)
 )
 fields = st.lists(st.tuples(field_names, names), max_size=10)
-
-
-def urlencoded(pairs: list[tuple[str, str]]) -> bytes:
-    return urllib.parse.urlencode(pairs).encode()
 
 
 def read_urlencoded(data: bytes) -> list[tuple[str, str]] | None:
@@ -375,35 +309,18 @@ def read_urlencoded(data: bytes) -> list[tuple[str, str]] | None:
         return None
 
 
-def form(pairs: list[tuple[str, str]], encoding: str, boundary: str = "a-boundary") -> tuple[bytes, str]:
-    """The body and Content-Type of a form in this encoding, "urlencoded" or "multipart"."""
-    if encoding == "urlencoded":
-        return urlencoded(pairs), "application/x-www-form-urlencoded"
-    return multipart(pairs, boundary), f'multipart/form-data; boundary="{boundary}"'
-
-
-def multipart(pairs: list[tuple[str, str]], boundary: str) -> bytes:
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{urllib.parse.quote(key)}"\r\n\r\n'.encode()
-        + value.encode()
-        + b"\r\n"
-        for key, value in pairs
-    ]
-    return b"".join(parts) + f"--{boundary}--\r\n".encode()
-
-
 CONTENT_TYPES = [
-    "application/x-www-form-urlencoded",
-    "application/x-www-form-urlencoded; charset=latin-1",
-    "multipart/form-data",
-    "multipart/form-data; boundary=",
-    "multipart/form-data; boundary=b",
-    "Multipart/Form-Data; boundary=b",
+    URLENCODED,
+    f"{URLENCODED}; charset=latin-1",
+    MULTIPART,
+    f"{MULTIPART}; boundary=",
+    f"{MULTIPART}; boundary=b",
+    f"{MULTIPART.title()}; boundary=b",
     "text/plain",
     "application/json",
     "",
     ";",
-    "application/x-www-form-urlencoded;;;",
+    f"{URLENCODED};;;",
 ]
 content_types = st.one_of(st.none(), st.sampled_from(CONTENT_TYPES), header_text)
 
@@ -489,13 +406,13 @@ def test_any_request(method, path, body, content_type, cookie, origin, fetch_sit
     answer = call(
         method,
         path,
-        body=body,
+        body,
         content_type=content_type,
         cookie=cookie,
-        origin=origin,
-        fetch_site=fetch_site,
         scheme=scheme,
-        query=query,
+        HTTP_ORIGIN=origin,
+        HTTP_SEC_FETCH_SITE=fetch_site,
+        QUERY_STRING=query,
     )
     check_answer(answer, method)
     allow = ALLOW.get(path or "/")
@@ -540,7 +457,7 @@ def test_post_setcookie(pairs, encoding, boundary, origin, fetch_site, scheme, l
     origin = fill_origin(origin, scheme)
     body, content_type = form(pairs, encoding, boundary)
     content_length = {
-        None: "",
+        None: str(len(body)),
         "": None,
         "shorter": str(max(len(body) - 1, 0)),
         "longer": str(len(body) + 1),
@@ -548,12 +465,12 @@ def test_post_setcookie(pairs, encoding, boundary, origin, fetch_site, scheme, l
     answer = call(
         "POST",
         "/setcookie",
-        body=body,
+        body,
         content_type=content_type,
-        content_length=content_length,
-        origin=origin,
-        fetch_site=fetch_site,
         scheme=scheme,
+        CONTENT_LENGTH=content_length,
+        HTTP_ORIGIN=origin,
+        HTTP_SEC_FETCH_SITE=fetch_site,
     )
     check_answer(answer, "POST")
     value = set_cookie_value(answer, scheme)
@@ -562,10 +479,10 @@ def test_post_setcookie(pairs, encoding, boundary, origin, fetch_site, scheme, l
         # form without its last byte. (A multipart body loses only the line break after its
         # closing delimiter.) Fields are counted as parse_qsl's max_num_fields counts them.
         read = body[:-1] if lie == "shorter" else body
-        too_many = read.count(b"&") >= PARTS_LIMIT
+        too_many = read.count(b"&") >= MAX_FORM_PARTS
         pairs = read_urlencoded(read)
     else:
-        too_many = len(pairs) > PARTS_LIMIT
+        too_many = len(pairs) > MAX_FORM_PARTS
     sent = [value for key, value in pairs or [] if key == "nm"]
     if not same_origin(origin, fetch_site, scheme):
         assert answer.status == 403
@@ -587,45 +504,21 @@ def test_post_setcookie(pairs, encoding, boundary, origin, fetch_site, scheme, l
 
 
 @given(
-    size=st.integers(BODY_LIMIT - 3, BODY_LIMIT + 3) | st.integers(0, 2 * BODY_LIMIT),
+    size=st.integers(MAX_BODY_SIZE - 3, MAX_BODY_SIZE + 3) | st.integers(0, 2 * MAX_BODY_SIZE),
     encoding=st.sampled_from(["urlencoded", "multipart"]),
     length=st.booleans(),
 )
 def test_body_cap(size, encoding, length):
     """A form over MAX_BODY_SIZE gets 413, with a Content-Length or without (chunked)."""
-    body, content_type = form([("nm", "alice"), ("x", "")], encoding)
-    # Fill the field x, the last one, up to the size wanted.
-    cut = body.rindex(b"x=") + 2 if encoding == "urlencoded" else body.rindex(b"\r\n--")
-    body = body[:cut] + b"a" * max(size - len(body), 0) + body[cut:]
-    answer = call(
-        "POST",
-        "/setcookie",
-        body=body,
-        content_type=content_type,
-        content_length="" if length else None,
-        terminated=not length,
-    )
+    body, content_type = form_of_size(size, encoding)
+    answer = call("POST", "/setcookie", body, content_type=content_type, chunked=not length)
     check_answer(answer, "POST")
-    assert answer.status == (413 if len(body) > BODY_LIMIT else 200)
+    assert answer.status == (413 if len(body) > MAX_BODY_SIZE else 200)
     assert (set_cookie_value(answer, "http") is None) == (answer.status == 413)
 
 
-class BrokenStream(io.BytesIO):
-    """A body that ends in an error, as a server's stream does when the chunks are malformed."""
-
-    def __init__(self, body: bytes, error: Exception) -> None:
-        super().__init__(body)
-        self.error = error
-
-    def read(self, size: int = -1) -> bytes:
-        data = super().read(size)
-        if not data and size != 0:
-            raise self.error
-        return data
-
-
 @given(
-    size=st.integers(0, 100) | st.integers(BODY_LIMIT - 3, BODY_LIMIT + 3),
+    size=st.integers(0, 100) | st.integers(MAX_BODY_SIZE - 3, MAX_BODY_SIZE + 3),
     # What the servers raise: a dropped connection, Werkzeug's dev server on a bad chunk header,
     # and gunicorn on bad chunked framing.
     error=st.sampled_from(
@@ -640,24 +533,19 @@ class BrokenStream(io.BytesIO):
 )
 def test_broken_body(size, error):
     """A chunked body that breaks off with an error: 400, or 413 if it was over the cap already."""
-    body = urlencoded([("nm", "alice"), ("x", "a" * max(size - 11, 0))])
+    body, content_type = form_of_size(size, "urlencoded")
     answer = call(
-        "POST",
-        "/setcookie",
-        content_type="application/x-www-form-urlencoded",
-        content_length=None,
-        terminated=True,
-        stream=BrokenStream(body, error),
+        "POST", "/setcookie", content_type=content_type, chunked=True, stream=BodyStream(body, error)
     )
     check_answer(answer, "POST")
-    assert answer.status == (413 if len(body) > BODY_LIMIT else 400)
+    assert answer.status == (413 if len(body) > MAX_BODY_SIZE else 400)
     assert answer.header("Set-Cookie") is None
 
 
 @given(name=names, encoding=st.sampled_from(["urlencoded", "multipart"]))
 def test_name_rule(name, encoding):
     body, content_type = form([("nm", name)], encoding)
-    answer = call("POST", "/setcookie", body=body, content_type=content_type)
+    answer = call("POST", "/setcookie", body, content_type=content_type)
     check_answer(answer, "POST")
     value = set_cookie_value(answer, "http")
     if valid_name(name):
@@ -696,7 +584,7 @@ def test_cookie_header(cookie, method, scheme):
 @given(name=valid_names, encoding=st.sampled_from(["urlencoded", "multipart"]), scheme=schemes)
 def test_valid_name_round_trip(name, encoding, scheme):
     body, content_type = form([("nm", name)], encoding)
-    posted = call("POST", "/setcookie", body=body, content_type=content_type, scheme=scheme)
+    posted = call("POST", "/setcookie", body, content_type=content_type, scheme=scheme)
     check_answer(posted, "POST")
     assert posted.status == 200
     value = set_cookie_value(posted, scheme)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import URLENCODED
 
 
 @dataclass
@@ -26,6 +27,11 @@ class Answer:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8")
+
+    @property
+    def exact(self) -> tuple[str, list[tuple[str, str]], bytes]:
+        """The status line, every header in order, and the body: as the oracle spells an exact answer."""
+        return f"{self.status} {self.reason}", self.headers, self.body
 
     def values(self, name: str) -> list[str]:
         """Every value of a header, in order; the name in any case."""
@@ -46,6 +52,11 @@ class Answer:
     def cookie_pair(self) -> str:
         """`name=value` of the cookie the answer sets, as a browser sends it back."""
         return self.cookie_header().split("; ")[0]
+
+
+def attributes(set_cookie: str) -> set[str]:
+    """A Set-Cookie header's pair and attributes, in any order."""
+    return set(set_cookie.split("; "))
 
 
 def fetch(
@@ -85,7 +96,7 @@ def form(name: str) -> dict[str, object]:
     return {
         "method": "POST",
         "body": body.encode(),
-        "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        "headers": {"Content-Type": URLENCODED},
     }
 
 

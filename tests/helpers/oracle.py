@@ -1,12 +1,14 @@
 """What the app must answer, written down here independently of the app: the cookie it issues
-(encoded and signed with itsdangerous directly), the welcome heading, and the policy and Allow
-values the README states."""
+(encoded and signed with itsdangerous directly), its pages (html/ filled in by string.Template), the
+headers, and the limits, policy and Allow values the README states."""
 
 import base64
 import hashlib
 import html
 import time
+from http import HTTPStatus
 from pathlib import Path
+from string import Template
 
 from itsdangerous import TimestampSigner
 
@@ -19,9 +21,12 @@ NOW = int(time.time())
 # clock a cookie may be stamped: 31 days and 60 s (README, Settings).
 DEFAULT_LIFETIME = 31 * 24 * 3600
 CLOCK_SKEW = 60
-# The form's limits (README, Routes): 16 KiB, 8 fields or parts.
+# The form (README, Routes): its two media types, 16 KiB, 8 fields or parts, a name of 64 characters.
+URLENCODED = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
 MAX_BODY_SIZE = 16 * 1024
 MAX_FORM_PARTS = 8
+MAX_NAME_LENGTH = 64
 # The repository's templates, read by the tests themselves.
 HTML = ROOT / "html"
 STYLE_HASH = base64.b64encode(hashlib.sha256((HTML / "style.css").read_bytes()).digest()).decode()
@@ -38,9 +43,17 @@ ALLOW = {
     "/favicon.svg": "GET, HEAD, OPTIONS",
     "/robots.txt": "GET, HEAD, OPTIONS",
 }
-# The attributes of every user cookie the app sets over http (README), and the cookie that clears it.
-COOKIE_ATTRIBUTES = frozenset({"HttpOnly", "Path=/", "SameSite=Lax"})
-CLEARED = frozenset({"userID=", "Expires=Thu, 01 Jan 1970 00:00:00 GMT", "Max-Age=0", *COOKIE_ATTRIBUTES})
+# The user cookie's name by scheme: over https, with the __Host- prefix (README).
+COOKIE_NAMES = {"http": "userID", "https": "__Host-userID"}
+# The attributes of every user cookie the app sets over http (README), in the order it writes them
+# after the pair and any lifetime; the lifetime of the cookie that clears it, and that cookie's
+# parts. Over https, Secure too.
+ATTRIBUTES_IN_ORDER = ("HttpOnly", "Path=/", "SameSite=Lax")
+COOKIE_ATTRIBUTES = frozenset(ATTRIBUTES_IN_ORDER)
+SECURE_COOKIE_ATTRIBUTES = COOKIE_ATTRIBUTES | {"Secure"}
+EXPIRED = ("Expires=Thu, 01 Jan 1970 00:00:00 GMT", "Max-Age=0")
+CLEARED = frozenset({"userID=", *EXPIRED, *COOKIE_ATTRIBUTES})
+CLEARED_HTTPS = frozenset({"__Host-userID=", *EXPIRED, *SECURE_COOKIE_ATTRIBUTES})
 # RFC 6265, section 4.1.1: cookie-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E.
 COOKIE_OCTETS = frozenset(
     [0x21, *range(0x23, 0x2C), *range(0x2D, 0x3B), *range(0x3C, 0x5C), *range(0x5D, 0x7F)]
@@ -82,3 +95,92 @@ def issued_at(cookie: str) -> int:
 def welcome(name: str) -> str:
     """The welcome page's heading for this name."""
     return f"<h1>welcome {html.escape(name)}</h1>"
+
+
+# The pages, and their headers in the order the app sends them.
+
+SECURITY_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", CSP),
+    ("Referrer-Policy", "same-origin"),
+]
+PAGE_HEADERS = [("Content-Type", "text/html; charset=utf-8"), *SECURITY_HEADERS]
+# For answers that read or write the cookie; and for the files served as they are.
+PRIVATE = [("Cache-Control", "no-store"), ("Vary", "Cookie")]
+STATIC = ("Cache-Control", "public, max-age=86400")
+STYLE = (HTML / "style.css").read_text("utf-8")
+
+
+def set_cookie(*parts: str) -> tuple[str, str]:
+    """The Set-Cookie header over http: these parts (the pair, any lifetime), then the attributes."""
+    return ("Set-Cookie", "; ".join([*parts, *ATTRIBUTES_IN_ORDER]))
+
+
+CLEAR_COOKIE = set_cookie("userID=", *EXPIRED)
+
+
+def status_line(status: HTTPStatus) -> str:
+    return f"{status.value} {status.phrase}"
+
+
+def page(fragment: str, **values: str) -> bytes:
+    """html/layout.html around html/<fragment>.html, filled in by string.Template, values escaped."""
+    layout = (HTML / "layout.html").read_text("utf-8")
+    text = layout.replace("$main", (HTML / f"{fragment}.html").read_text("utf-8"))
+    return Template(text).substitute(style=STYLE, **{k: html.escape(v) for k, v in values.items()}).encode()
+
+
+def index_page(error: str = "") -> bytes:
+    """The form, with this error above it."""
+    return page("index", title="Enter userID", max_length=str(MAX_NAME_LENGTH), error=error)
+
+
+def welcome_page(name: str) -> bytes:
+    return page("welcome", title="Welcome", name=name)
+
+
+INDEX = index_page()
+NOUSER = page("nouser", title="No user is set")
+REDIRECT = page("message", title="See Other", message="Continue to /")
+
+
+def page_headers(body: bytes, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+    """Every header of a page, in order."""
+    return [*PAGE_HEADERS, *extra, ("Content-Length", str(len(body)))]
+
+
+# Exact answers, as Answer.exact spells them: (status line, headers, body).
+
+
+def message_answer(status: HTTPStatus, text: str, *extra: tuple[str, str]) -> tuple[str, list, bytes]:
+    """The message page that says text."""
+    body = page("message", title=status_line(status), message=text)
+    return status_line(status), page_headers(body, *extra), body
+
+
+def refusal(status: HTTPStatus, text: str) -> tuple[str, list, bytes]:
+    """A form refused: the message page, never cached."""
+    return message_answer(status, text, *PRIVATE)
+
+
+def form_again(error: str) -> tuple[str, list, bytes]:
+    """A bad name: 400, the form again with the error above it."""
+    body = index_page(error)
+    return status_line(HTTPStatus.BAD_REQUEST), page_headers(body, *PRIVATE), body
+
+
+def login_answer(name: str, key: str = TEST_KEY) -> tuple[str, list, bytes]:
+    """The form with this name, over http: a session cookie signed at NOW, and the page that says so."""
+    body = page("readcookie", title="Cookie set")
+    return "200 OK", page_headers(body, set_cookie(f"userID={sign(name, key)}"), *PRIVATE), body
+
+
+def welcome_answer(name: str) -> tuple[str, list, bytes]:
+    """/getcookie with the cookie of this user."""
+    body = welcome_page(name)
+    return "200 OK", page_headers(body, *PRIVATE), body
+
+
+# /getcookie with a cookie it refuses: no user, and the cookie cleared.
+CLEARED_ANSWER = ("200 OK", page_headers(NOUSER, CLEAR_COOKIE, *PRIVATE), NOUSER)
+SERVER_ERROR = message_answer(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wrong on our side.")

@@ -1,0 +1,293 @@
+"""POST /setcookie's body, in process: its media type, bodies malformed, over the limits, short,
+broken or slow, how much of the stream is read, and the names refused or escaped."""
+
+import io
+from functools import partial
+from http import HTTPStatus
+
+import pytest
+from gunicorn.http.errors import InvalidChunkSize
+
+import wsgiapp
+from tests.helpers.forms import form
+from tests.helpers.forms import form_of_size
+from tests.helpers.forms import multipart
+from tests.helpers.inprocess import BodyStream
+from tests.helpers.inprocess import call
+from tests.helpers.inprocess import login
+from tests.helpers.oracle import MAX_BODY_SIZE
+from tests.helpers.oracle import MAX_FORM_PARTS
+from tests.helpers.oracle import MULTIPART
+from tests.helpers.oracle import SERVER_ERROR
+from tests.helpers.oracle import URLENCODED
+from tests.helpers.oracle import form_again
+from tests.helpers.oracle import login_answer
+from tests.helpers.oracle import refusal
+from tests.helpers.oracle import welcome
+
+MULTIPART_B = f"{MULTIPART}; boundary=b"
+MULTIPART_OK = multipart([("nm", "alice")])
+NOT_A_FORM = refusal(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Send the form as {URLENCODED} or {MULTIPART}.")
+UNREADABLE = refusal(HTTPStatus.BAD_REQUEST, "The form could not be read.")
+TOO_LARGE = refusal(
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts.",
+)
+CUT_SHORT = refusal(HTTPStatus.BAD_REQUEST, "The form ended before its announced length.")
+ALICE = login_answer("alice")
+
+
+# POST /setcookie, urlencoded unless told otherwise.
+post = partial(call, "POST", "/setcookie", content_type=URLENCODED)
+
+
+# The media type
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        ("text/plain", b"nm=alice"),
+        ("application/json", b'{"nm": "alice"}'),
+        ("application/x-url-encoded", b"nm=alice"),
+        (None, b"nm=alice"),
+        (None, b""),
+    ],
+)
+def test_a_body_that_is_not_a_form_is_415(content_type, data):
+    assert post(data, content_type=content_type).exact == NOT_A_FORM
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        (URLENCODED.upper(), b"nm=alice"),
+        (f"{URLENCODED.title()}; Charset=UTF-8", b"nm=alice"),
+        (f"{MULTIPART.title()}; Boundary=b", MULTIPART_OK),
+        (f"{MULTIPART.upper()}; BOUNDARY=b", MULTIPART_OK),
+    ],
+)
+def test_media_types_are_case_insensitive(content_type, body):
+    assert post(body, content_type=content_type).exact == ALICE
+
+
+def test_a_hand_written_multipart_body_works():
+    assert post(MULTIPART_OK, content_type=MULTIPART_B).exact == ALICE
+
+
+# Bodies that are not a form
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        (MULTIPART, MULTIPART_OK),
+        (MULTIPART_B, MULTIPART_OK[:30]),
+        (MULTIPART_B, b"no boundary here at all"),
+        (MULTIPART_B, b"--b\r\nContent-Disposition: form-data\r\n\r\nx"),
+        (URLENCODED, b"nm=\xff\xfe"),
+        # Werkzeug would keep these escapes as their text ("al%FFice"): they are not UTF-8 either.
+        (URLENCODED, b"nm=al%FFice"),
+        (URLENCODED, b"nm=Jos%C3"),
+        (URLENCODED, b"nm=alice&x=%ED%A0%80"),
+    ],
+    ids=[
+        "no-boundary",
+        "truncated",
+        "garbage",
+        "part-without-a-name",
+        "not-utf8",
+        "escaped-not-utf8",
+        "cut-escape",
+        "escaped-surrogate",
+    ],
+)
+def test_a_broken_form_is_400(content_type, data):
+    assert post(data, content_type=content_type).exact == UNREADABLE
+
+
+@pytest.mark.parametrize("escape", [f"%{high}{low}" for high in "89ABCDEFabcdef" for low in "0aF"])
+def test_an_escaped_byte_from_0x80_up_alone_is_400(escape):
+    """A lone byte from 0x80 up is never UTF-8, however its escape is spelt."""
+    assert post(f"nm=a{escape}b".encode()).exact == UNREADABLE
+
+
+# The limits
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        (URLENCODED, b"nm=alice&pad=" + b"x" * 16_384),
+        (URLENCODED, b"nm=" + b"a" * 20_000),
+        (MULTIPART_B, multipart([("nm", "alice"), *[("x", "1")] * 8])),
+        (MULTIPART_B, multipart([("nm", "a" * 17_000)])),
+        # Nine fields, counted by their separators as parse_qsl's max_num_fields does.
+        (URLENCODED, b"nm=alice" + b"&x=1" * 8),
+        (URLENCODED, b"nm=alice" + b"&" * 8),
+    ],
+    ids=["urlencoded", "long-name", "too-many-parts", "big-part", "too-many-fields", "empty-fields"],
+)
+def test_a_form_over_the_limits_is_413(content_type, data):
+    assert post(data, content_type=content_type).exact == TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        (URLENCODED, b"nm=alice" + b"&x=1" * 7),
+        (MULTIPART_B, multipart([("nm", "alice"), *[("x", "1")] * 7])),
+    ],
+    ids=["urlencoded", "multipart"],
+)
+def test_a_form_of_eight_fields_is_read(content_type, data):
+    assert post(data, content_type=content_type).exact == ALICE
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"nm=" + b"a" * 40_000, b"nm=alice&pad=" + b"x" * 40_000, b"nm=alice&pad=" + b"x" * 16_372],
+    ids=["long-name", "padded", "one-byte-over"],
+)
+def test_a_chunked_body_over_the_cap_is_413(body):
+    assert post(body, chunked=True).exact == TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"nm=alice", ALICE),
+        (b"nm=alice&pad=" + b"x" * 16_371, ALICE),
+        (b"nm=" + b"a" * 1000, form_again("The user ID must be at most 64 characters long.")),
+    ],
+    ids=["short", "exactly-at-the-cap", "name-too-long"],
+)
+def test_a_chunked_body_within_the_cap_is_read_whole(body, expected):
+    assert post(body, chunked=True).exact == expected
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+def test_the_cap_is_the_same_however_the_body_is_framed(encoding, chunked):
+    body, content_type = form_of_size(MAX_BODY_SIZE, encoding)
+    assert len(body) == MAX_BODY_SIZE
+    assert post(body, content_type=content_type, chunked=chunked).exact == ALICE
+    body, content_type = form_of_size(MAX_BODY_SIZE + 1, encoding)
+    assert post(body, content_type=content_type, chunked=chunked).exact == TOO_LARGE
+
+
+# Bodies short, broken or slow, and how much of the stream is read
+
+
+@pytest.mark.parametrize(
+    ("content_type", "sent", "length"),
+    [(URLENCODED, b"nm=al", 100), (MULTIPART_B, MULTIPART_OK[:-2], len(MULTIPART_OK))],
+    ids=["urlencoded", "multipart"],
+)
+def test_a_body_shorter_than_its_content_length_is_400(content_type, sent, length):
+    # The client announced length bytes and closed after sent, which reads as a form of its own:
+    # "al" is not the name it meant.
+    answer = post(sent, content_type=content_type, CONTENT_LENGTH=str(length))
+    assert answer.exact == CUT_SHORT
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize(
+    "error",
+    [ConnectionResetError("reset"), OSError("Invalid chunk header"), InvalidChunkSize(b"zz")],
+    ids=["reset", "devserver-chunk", "gunicorn-chunk"],
+)
+def test_a_body_the_client_broke_is_400(error, chunked):
+    answer = post(b"nm=alice", chunked=chunked, stream=BodyStream(b"nm=al", error))
+    assert answer.exact == UNREADABLE
+    assert answer.errors == ""
+
+
+def assert_server_error(answer, error: str) -> None:
+    assert answer.exact == SERVER_ERROR
+    assert "Traceback" in answer.errors
+    assert error in answer.errors
+
+
+def test_an_unexpected_error_from_the_body_stream_is_a_500():
+    answer = post(b"nm=alice", chunked=True, stream=BodyStream(b"nm=alice", TypeError("a bug")))
+    assert_server_error(answer, "TypeError: a bug")
+
+
+def test_an_unexpected_error_from_the_form_parser_is_a_500(monkeypatch):
+    def parse(*args, **kwargs):
+        raise TypeError("a bug in the parser")
+
+    monkeypatch.setattr(wsgiapp.FORM_PARSER, "parse", parse)
+    assert_server_error(post(b"nm=alice"), "TypeError: a bug in the parser")
+
+
+def test_a_body_read_in_small_pieces_is_read_whole():
+    assert post(b"nm=alice", stream=BodyStream(b"nm=alice", piece=3)).exact == ALICE
+
+
+def test_only_content_length_bytes_are_read():
+    # What follows the body on the stream is not the form's (PEP 3333: read no more than CONTENT_LENGTH).
+    stream = io.BytesIO(b"nm=alice&nm=mallory")
+    assert post(b"nm=alice", stream=stream).exact == ALICE
+    assert stream.read() == b"&nm=mallory"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "refused"),
+    [(URLENCODED, form_again("Please enter a user ID.")), (MULTIPART_B, UNREADABLE)],
+    ids=["urlencoded", "multipart"],
+)
+def test_without_a_length_or_an_ended_stream_the_body_is_not_read(content_type, refused):
+    # PEP 3333: no Content-Length and no wsgi.input_terminated: the app reads nothing.
+    stream = io.BytesIO(b"nm=alice")
+    assert post(b"", content_type=content_type, stream=stream, CONTENT_LENGTH="").exact == refused
+    assert stream.read() == b"nm=alice"
+
+
+# Bad names: 400, the form again with a message, nothing set
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ([], "Please enter a user ID."),
+        ([("other", "x")], "Please enter a user ID."),
+        ([("nm", "")], "The user ID must not be blank."),
+        ([("nm", "   \t ")], "The user ID must not be blank."),
+        ([("nm", "alice"), ("nm", "bob")], "Send one user ID, not several."),
+        ([("nm", "alice"), ("nm", "alice")], "Send one user ID, not several."),
+        ([("nm", "a" * 65)], "The user ID must be at most 64 characters long."),
+        ([("nm", "😀" * 65)], "The user ID must be at most 64 characters long."),
+        ([("nm", "a\r\nSet-Cookie: x=1")], "The user ID must not contain control characters."),
+        ([("nm", "a\x00b")], "The user ID must not contain control characters."),
+        ([("nm", "a\x7f")], "The user ID must not contain control characters."),
+        ([("nm", "a\x85b")], "The user ID must not contain control characters."),
+    ],
+)
+def test_bad_names_get_the_form_again_with_a_message(fields, error):
+    assert post(form(fields, "urlencoded")[0]).exact == form_again(error)
+
+
+def test_a_bad_name_leaves_an_existing_cookie_alone(client):
+    login(client, "alice")
+    response = client.post("/setcookie", data={"nm": ""})
+    assert response.status_code == 400
+    assert "Set-Cookie" not in response.headers
+    assert welcome("alice") in client.get("/getcookie").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "escaped"),
+    [
+        ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+        ('" onmouseover="alert(1)', "&quot; onmouseover=&quot;alert(1)"),
+        ("' autofocus x='", "&#x27; autofocus x=&#x27;"),
+        ("Tom & Jerry", "Tom &amp; Jerry"),
+    ],
+)
+def test_names_are_escaped_in_the_page(client, name, escaped):
+    login(client, name)
+    body = client.get("/getcookie").get_data(as_text=True)
+    assert f"<h1>welcome {escaped}</h1>" in body
+    assert name not in body
