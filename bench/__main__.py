@@ -1,4 +1,4 @@
-"""Run the benchmarks from the repository root: python -m bench [--long] [inprocess] [http] [memory]"""
+"""Run the benchmarks from the repository root: python -m bench [--long] [PART ...]"""
 
 import argparse
 import shlex
@@ -7,8 +7,9 @@ from bench import cases  # noqa: F401  (sets the shared SECRET_KEY before any ap
 from bench import inprocess
 from bench import memory
 from bench import overhttp
+from bench import template
 
-PARTS = ("inprocess", "http", "memory")
+PARTS = ("inprocess", "http", "memory", "template")
 
 
 def main() -> None:
@@ -47,6 +48,9 @@ def main() -> None:
     if "memory" in parts:
         requests = args.requests or (100_000 if args.long else 10_000)
         print(memory.report(memory.run(requests, options)), end="\n\n", flush=True)
+    if "template" in parts:
+        rounds, batch = (41, 0.05) if args.long else (15, 0.01)
+        print(template.report(template.run(rounds, batch), rounds), end="\n\n", flush=True)
 
 
 if __name__ == "__main__":
