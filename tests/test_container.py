@@ -26,6 +26,7 @@ from tests.helpers.containers import require_podman
 from tests.helpers.containers import running
 from tests.helpers.containers import runtime
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
@@ -112,7 +113,7 @@ def test_a_request_in_flight_when_the_container_stops_is_answered(image, secrets
     a login whose body is still coming), answers it, and the container then exits 0."""
     body = b"nm=alice"
     head = (
-        "POST /setcookie HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"POST /setcookie HTTP/1.1\r\nHost: localhost\r\nContent-Type: {URLENCODED}\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
     with running(secrets) as container:

@@ -22,7 +22,6 @@ import warnings
 
 import pytest
 
-import wsgiapp
 from tests.helpers.answer import SITE_NAME
 from tests.helpers.answer import Answer
 from tests.helpers.answer import SiteHTTPSHandler
@@ -32,8 +31,10 @@ from tests.helpers.answer import parse_response
 from tests.helpers.answer import receive_all
 from tests.helpers.answer import send_raw
 from tests.helpers.oracle import CSP
+from tests.helpers.oracle import MAX_BODY_SIZE
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import TEST_KEY
+from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
 from tests.helpers.oracle import signed
@@ -173,7 +174,7 @@ def absolute_form_post(proxy, context, host: str, origin: str) -> "Answer":
     body = b"nm=alice"
     request = (
         f"POST {proxy.url}/setcookie HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n"
-        "Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n"
+        f"Content-Type: {URLENCODED}\r\nConnection: close\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     with (
@@ -225,9 +226,9 @@ def test_scheme_headers_from_clients_do_not_reach_gunicorn(proxy, context, heade
     ("size", "status", "text"),
     [
         # Up to the app's limit, the body reaches the app, which finds the name too long.
-        (wsgiapp.MAX_BODY_SIZE, 400, "The user ID must be at most 64 characters long."),
+        (MAX_BODY_SIZE, 400, "The user ID must be at most 64 characters long."),
         # One byte more, and nginx refuses it itself.
-        (wsgiapp.MAX_BODY_SIZE + 1, 413, "<center><h1>413 Request Entity Too Large</h1></center>"),
+        (MAX_BODY_SIZE + 1, 413, "<center><h1>413 Request Entity Too Large</h1></center>"),
     ],
 )
 def test_the_body_limit_matches_the_app(proxy, context, size, status, text):
@@ -357,24 +358,28 @@ HSTS_MIN_AGE = 180 * 24 * 3600
 NGINX_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 
-def over_the_body_limit(proxy) -> dict:
+# The app's answers over https, and nginx's own: a post to /setcookie over the body limit, 413.
+HTTPS_ANSWERS = [("/", 200), ("/getcookie", 200), ("/nowhere", 404), ("/setcookie", 413)]
+
+
+def https_answer(proxy, context, path: str):
+    """GET path over https; /setcookie is posted, over the body limit, for nginx's own 413."""
+    if path != "/setcookie":
+        return fetch(proxy.url + path, context=context)
     post = same_origin(proxy, "")
-    post["body"] = b"nm=" + b"a" * wsgiapp.MAX_BODY_SIZE
-    return post
+    post["body"] = b"nm=" + b"a" * MAX_BODY_SIZE
+    return fetch(proxy.url + path, **post, context=context)
 
 
-@pytest.mark.parametrize(
-    ("path", "status", "post"),
-    [("/", 200, False), ("/getcookie", 200, False), ("/nowhere", 404, False), ("/setcookie", 413, True)],
-)
-def test_every_https_answer_has_the_security_headers_once(proxy, context, path, status, post):
+@pytest.mark.parametrize(("path", "status"), HTTPS_ANSWERS)
+def test_every_https_answer_has_the_security_headers_once(proxy, context, path, status):
     """The app's answers carry its own; nginx's own (413) the same three, added by nginx."""
-    answer = fetch(proxy.url + path, **(over_the_body_limit(proxy) if post else {}), context=context)
+    answer = https_answer(proxy, context, path)
     assert answer.status == status
     assert answer.values("X-Content-Type-Options") == ["nosniff"]
     assert answer.values("Referrer-Policy") == ["same-origin"]
     (policy,) = answer.values("Content-Security-Policy")
-    assert policy == (NGINX_CSP if post else CSP)
+    assert policy == (NGINX_CSP if status == 413 else CSP)
 
 
 def test_nginx_answers_for_an_instance_that_is_down_with_the_security_headers(nginx, tls, context):
@@ -387,13 +392,10 @@ def test_nginx_answers_for_an_instance_that_is_down_with_the_security_headers(ng
     assert answer.values("Content-Security-Policy") == [NGINX_CSP]
 
 
-@pytest.mark.parametrize(
-    ("path", "status", "post"),
-    [("/", 200, False), ("/getcookie", 200, False), ("/nowhere", 404, False), ("/setcookie", 413, True)],
-)
-def test_every_https_answer_has_hsts_and_no_version(proxy, context, path, status, post):
+@pytest.mark.parametrize(("path", "status"), HTTPS_ANSWERS)
+def test_every_https_answer_has_hsts_and_no_version(proxy, context, path, status):
     """The app's answers and nginx's own (413): HSTS (`always`), and Server without a version."""
-    answer = fetch(proxy.url + path, **(over_the_body_limit(proxy) if post else {}), context=context)
+    answer = https_answer(proxy, context, path)
     assert answer.status == status
     assert answer.values("Strict-Transport-Security") == ["max-age=63072000"]
     max_age = int(answer.header("Strict-Transport-Security").removeprefix("max-age="))
@@ -529,7 +531,7 @@ def test_the_timeouts_end_stalled_clients(proxy, context):
     after an answer, is dropped after CLIENT_TIMEOUT seconds (nginx's default: 60 or 75 s)."""
     body_head = (
         f"POST /setcookie HTTP/1.1\r\nHost: {SITE_NAME}\r\n"
-        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nnm="
+        f"Content-Type: {URLENCODED}\r\nContent-Length: 100\r\n\r\nnm="
     )
     keep_alive = f"GET / HTTP/1.1\r\nHost: {SITE_NAME}\r\n\r\n"
     stalls = {

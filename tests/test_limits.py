@@ -19,6 +19,7 @@ from tests.helpers.answer import fetch
 from tests.helpers.answer import parse_response
 from tests.helpers.answer import receive_all
 from tests.helpers.answer import send_raw
+from tests.helpers.oracle import URLENCODED
 from tests.helpers.servers import accept_queue
 from tests.helpers.servers import free_port
 from tests.helpers.servers import gunicorn_command
@@ -44,9 +45,8 @@ UPLOAD_SIZE = 10 * 1024 * 1024
 # How much a worker's peak memory may grow over its peak before the uploads.
 GROWTH_ALLOWED_KIB = 5 * 1024
 FORM_HEAD = (
-    b"POST /setcookie HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-    b"Content-Type: application/x-www-form-urlencoded\r\n"
-)
+    f"POST /setcookie HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {URLENCODED}\r\n"
+).encode()
 GET_HOME = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
@@ -87,7 +87,7 @@ def warm_up(port: int) -> list[int]:
     ]
 
 
-def test_many_oversized_uploads_leave_worker_memory_flat(capsys):
+def test_many_oversized_uploads_leave_worker_memory_flat():
     port = free_port()
     with serve(gunicorn_command(port), port) as server:
         workers = wait_for_workers(server, SETTINGS.workers)
@@ -113,14 +113,13 @@ def test_many_oversized_uploads_leave_worker_memory_flat(capsys):
                 )
             )
         after = peaks(workers)
-        with capsys.disabled():
-            print(f"\n{WORKER_CLASS}: worker peak RSS (VmHWM) before and after {CLIENTS} uploads of 10 MB:")
-            for pid in sorted(workers):
-                print(f"  worker {pid}: {before[pid]} KiB -> {after[pid]} KiB (+{after[pid] - before[pid]})")
         assert statuses == [413] * CLIENTS
         assert wait_for_workers(server, SETTINGS.workers) == workers
-        for pid in workers:
-            assert after[pid] - before[pid] <= GROWTH_ALLOWED_KIB
+        growth = {pid: after[pid] - before[pid] for pid in workers}
+        assert max(growth.values()) <= GROWTH_ALLOWED_KIB, (
+            f"{WORKER_CLASS}: worker peak RSS (VmHWM) grew by {growth} KiB over {before} KiB"
+            f" with {CLIENTS} uploads of 10 MB"
+        )
 
 
 def test_slow_client_leaves_the_others_served():
@@ -204,7 +203,7 @@ def trickle(
             outcomes.append("gave up")
 
 
-def test_slow_clients_on_every_worker(capsys):
+def test_slow_clients_on_every_worker():
     """As many never-ending slow bodies as the config has places, then a normal request.
 
     sync: the arbiter kills a worker that has not finished a request within `timeout` seconds
@@ -237,19 +236,17 @@ def test_slow_clients_on_every_worker(capsys):
         stop.set()
         for thread in threads:
             thread.join()
-        with capsys.disabled():
-            print(f"\n{WORKER_CLASS}, timeout {SETTINGS.timeout}: {CAPACITY} slow clients {outcomes}")
-            print(f"a normal request waited {waited:.1f} s")
-        assert response.status == 200
+        figures = f"{CAPACITY} slow clients {outcomes}; a normal request waited {waited:.1f} s"
+        assert response.status == 200, figures
         log = server.output()
         if sync:
             # Every worker was held, then killed at its timeout, and replaced.
-            assert outcomes == ["cut off"] * CAPACITY
+            assert outcomes == ["cut off"] * CAPACITY, figures
             for pid in workers:
                 assert f"WORKER TIMEOUT (pid:{pid})" in log
             assert wait_for_workers(server, SETTINGS.workers).isdisjoint(workers)
         else:
-            assert outcomes == ["gave up"] * CAPACITY
+            assert outcomes == ["gave up"] * CAPACITY, figures
             assert "WORKER TIMEOUT" not in log
             assert wait_for_workers(server, SETTINGS.workers) == workers
 
@@ -343,7 +340,7 @@ def test_one_address_has_at_most_limit_conn_requests_in_progress(proxy):
     assert sorted(outcomes) == ["answered 429"] * 5 + ["gave up"] * LIMIT_CONN
 
 
-def test_a_flood_of_half_sent_requests_ends_at_client_header_timeout(proxy, capsys):
+def test_a_flood_of_half_sent_requests_ends_at_client_header_timeout(proxy):
     """What nginx alone can do against one address opening connections and never finishing a
     request head: limit_conn does not count them (no request yet), so they fill the test nginx's
     256 worker_connections and a second address is refused; client_header_timeout closes them
@@ -388,12 +385,13 @@ def test_a_flood_of_half_sent_requests_ends_at_client_header_timeout(proxy, caps
             assert receive_all(sock) == b""
             closed.append(time.monotonic() - started)
     failed = [when for when, outcome in probes if outcome != 200]
-    with capsys.disabled():
-        print(f"\none address: {len(flood)} half-sent requests held in {sent:.1f} s, {refused} refused")
-        print(f"another address: {len(failed)} of {len(probes)} tries refused, in at {probes[-1][0]:.1f} s")
-        print(f"nginx closed the held connections by {max(closed):.1f} s")
-    assert len(flood) > 200
-    assert failed, "the flood did not fill nginx: update docs/deploying.md"
-    assert probes[-1][1] == 200
-    assert probes[-1][0] < CLIENT_HEADER_TIMEOUT + 5
-    assert max(closed) < CLIENT_HEADER_TIMEOUT + 5
+    figures = (
+        f"one address: {len(flood)} half-sent requests held in {sent:.1f} s, {refused} refused;"
+        f" another address: {len(failed)} of {len(probes)} tries refused, in at {probes[-1][0]:.1f} s;"
+        f" nginx closed the held connections by {max(closed):.1f} s"
+    )
+    assert len(flood) > 200, figures
+    assert failed, f"the flood did not fill nginx: update docs/deploying.md ({figures})"
+    assert probes[-1][1] == 200, figures
+    assert probes[-1][0] < CLIENT_HEADER_TIMEOUT + 5, figures
+    assert max(closed) < CLIENT_HEADER_TIMEOUT + 5, figures
