@@ -1,7 +1,6 @@
 """The page compiler against string.Template: wsgiapp's routes that fill a page in per request, timed
 with its own render and with Template.substitute in its place, side by side in the same rounds."""
 
-import statistics
 from string import Template
 
 import wsgiapp
@@ -12,6 +11,7 @@ from bench.cases import WrongAnswer
 from bench.inprocess import answer
 from bench.inprocess import build_environ
 from bench.inprocess import calibrate
+from bench.inprocess import side_by_side
 from bench.inprocess import time_batch
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -72,11 +72,7 @@ def report(samples: dict[tuple[str, str], list[float]], rounds: int) -> str:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for case in ROUTES:
-        pairs = list(zip(samples[(case.label, "compiled")], samples[(case.label, "Template")], strict=True))
         lines.append(
-            f"| {case.label} | {statistics.median(a for a, _ in pairs) * 1e6:.2f}"
-            f" | {statistics.median(b for _, b in pairs) * 1e6:.2f}"
-            f" | {statistics.median(b - a for a, b in pairs) * 1e6:+.2f}"
-            f" | {statistics.median(b / a for a, b in pairs):.3f}x |"
+            side_by_side(case.label, samples[(case.label, "compiled")], samples[(case.label, "Template")])
         )
     return "\n".join(lines)
