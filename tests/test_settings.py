@@ -43,8 +43,7 @@ def stopped(capsys, env):
 
 
 def one_line(message):
-    """How settings_or_exit stops on a bad setting: status 4, gunicorn's for an app that cannot load,
-    and the message alone on stderr."""
+    """How settings_or_exit stops on a bad setting: its status, and the message alone on stderr."""
     return (4, "", f"wsgiapp: {message}\n")
 
 

@@ -112,7 +112,7 @@ RUNNERS = {
 @pytest.mark.parametrize("case", BAD_SETTINGS)
 def test_a_bad_setting_stops_the_server_with_one_line(tmp_path, case, runner):
     """From the repository root: gunicorn (its master, before any worker), --check-config and the
-    dev server each print the one line and exit with 4, gunicorn's status for an app that cannot load."""
+    dev server each print the one line and exit with settings_or_exit's status."""
     places = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "blocker": tmp_path / "blocker"}
     places["empty"].write_text("\n")
     places["empty"].chmod(0o600)
