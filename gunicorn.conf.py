@@ -1,22 +1,40 @@
 """Gunicorn settings for wsgiapp: `gunicorn wsgiapp:application` reads this file from the current folder.
 
-Only what differs from gunicorn's defaults is set here. The defaults kept, on purpose: the address
-127.0.0.1:8000, or 0.0.0.0:$PORT where PORT is set (put nginx in front to face clients: deploy/);
-the sync worker (measured against gthread with 4 threads on 2 cores: no more requests per second,
-no less CPU per request; `python -m bench http --gunicorn=...`, bench/README.md); a 30 s timeout;
-the error log on stderr; the request line and header size limits. A sync worker serves one request
-at a time, and a slow client holds it for up to the timeout: this config belongs behind nginx,
-which buffers whole requests and keeps slow connections itself.
+Only what differs from gunicorn's defaults is set here, and the file imports nothing of the app: another
+app served with it gets only these settings. The defaults kept, on purpose: the address 127.0.0.1:8000,
+or 0.0.0.0:$PORT where PORT is set (put nginx in front to face clients: deploy/); the sync worker
+(measured against gthread with 4 threads on 2 cores: no more requests per second, no less CPU per
+request; `python -m bench http --gunicorn=...`, bench/README.md); a 30 s timeout; the error log on
+stderr; the request line and header size limits. A sync worker serves one request at a time, and a
+slow client holds it for up to the timeout: this config belongs behind nginx, which buffers whole
+requests and keeps slow connections itself.
 """
 
-import importlib
-import logging
+import math
 import os
 import sys
 
-# One worker per core (gunicorn's default is one): 3 or 4 on 2 cores only took turns on the cores.
-# WEB_CONCURRENCY still sets it, as gunicorn itself reads it.
-workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+
+def _usable_cpus():
+    """The CPUs this process may run on (its affinity), or fewer where its cgroup's CPU quota says
+    so (cgroup v2's cpu.max, as a container limited with --cpus has it)."""
+    count = len(os.sched_getaffinity(0))
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        return max(1, min(count, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2, or "max": no quota
+        return count
+
+
+# One worker per usable CPU (gunicorn's default is one): 3 or 4 on 2 cores only took turns on the
+# cores. WEB_CONCURRENCY, where set, is gunicorn's own default for the count, and wins.
+if "WEB_CONCURRENCY" not in os.environ:
+    workers = _usable_cpus()
+
+# The master loads the app, and every worker it forks inherits it: the app's settings are read once
+# per instance, and a worker that replaces another (crash, timeout, max_requests) reads none. A bad
+# setting stops gunicorn at start. kill -HUP loads the app afresh: see on_reload.
+preload_app = True
 
 # The access log on stdout, beside the error log, where a process manager collects them.
 accesslog = "-"
@@ -24,31 +42,39 @@ accesslog = "-"
 # The app reads one cookie of at most 4 KB and needs no more than a browser's usual headers.
 limit_request_fields = 50
 
+# The app is mounted at /: no request header may set SCRIPT_NAME or PATH_INFO, even from a trusted
+# proxy's address (gunicorn lets one set both by default, and a wrong SCRIPT_NAME is its own 500).
+forwarder_headers = ""
+
 # Control socket: off. The app needs no runtime management, and the socket's default path is per
 # user, so several instances on one machine would take it from each other.
 control_socket_disable = True
 
 
-# The app, built here in the master from its settings (README: Settings), and inherited by every
-# worker the master forks: a worker that replaces another (crash, timeout, max_requests) never reads
-# the settings itself, so every worker signs with the same keys. At start a bad setting stops
-# gunicorn as wsgiapp.settings_or_exit says, under --check-config too. kill -HUP runs this file
-# again: the module is dropped and imported afresh, so the app's code and settings are new; if that
-# fails, the master logs one line and keeps the app it has, as nginx -s reload keeps its
-# configuration, and the new workers get that one.
-def _load_app():
-    running = sys.modules.get("wsgiapp")
-    if running is None or "application" not in vars(running):
-        wsgiapp = importlib.import_module("wsgiapp")
-        wsgiapp.application = wsgiapp.make_app(wsgiapp.settings_or_exit(os.environ))
-        return
-    del sys.modules["wsgiapp"]
+def on_starting(server):
+    """--reload restarts workers from the app the master preloaded, unchanged: say so, and what to use."""
+    if server.cfg.reload:
+        server.log.warning(
+            "wsgiapp: --reload serves the code and pages loaded at start, not your edits (preload_app);"
+            " while editing, run `python wsgiapp.py`, which reloads both"
+        )
+
+
+def on_reload(server):
+    """kill -HUP: gunicorn has read this file again; load the app's module afresh too (code, templates,
+    settings), as gunicorn does for an app that is not preloaded, before it forks the new workers.
+    If the new app cannot load, for any reason (an exception, or SystemExit at import as a bad
+    setting gives), keep the running one and say so in one line, as nginx -s reload keeps its
+    configuration."""
+    name = server.app.app_uri.partition(":")[0]
+    running = sys.modules.pop(name, None)
     try:
-        wsgiapp = importlib.import_module("wsgiapp")
-        wsgiapp.application = wsgiapp.make_app(wsgiapp.settings_from(os.environ))
-    except Exception as error:  # a bad setting, or new code that cannot load: keep serving the old
-        sys.modules["wsgiapp"] = running
-        logging.getLogger("gunicorn.error").error("wsgiapp: reload refused, serving as before: %s", error)
-
-
-_load_app()
+        server.app.callable = server.app.load()
+    except (Exception, SystemExit) as error:
+        if running is not None:
+            sys.modules[name] = running
+        if isinstance(error, SystemExit):
+            reason = f"it exited at import with status {error.code}"
+        else:
+            reason = f"{type(error).__name__}: {error}"
+        server.log.error("%s: reload refused, serving as before: %s", name, reason)

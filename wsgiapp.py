@@ -9,7 +9,8 @@ A request's way: App.__call__ -> dispatch, which looks the path and method up in
 4. The cookie: its value's grammar, signing and verifying, the Set-Cookie headers.
 5. Replies: the pages (html/, compiled once), their headers, the prebuilt replies, ROUTES.
 6. Settings: the environment read into a Settings value; the key files.
-7. Entry points: make_app, the module's `application` (gunicorn), the development server.
+7. Entry points: make_app, the log, the module's `application` (every WSGI server), the
+   development server.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import stat
 import sys
 import tempfile
 import time
-import traceback
 import unicodedata
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -118,7 +118,7 @@ class App:
         try:
             reply = dispatch(environ, self)
         except Exception:
-            traceback.print_exc(file=environ["wsgi.errors"])
+            log.exception("wsgiapp: %s %s failed", environ["REQUEST_METHOD"], environ.get("PATH_INFO"))
             exc_info = sys.exc_info()
             reply = SERVER_ERROR_REPLY
         # A copy of the headers: PEP 3333 lets the server change the list, and some replies are built once.
@@ -625,7 +625,9 @@ def check_key(key: str, what: str) -> str:
             " the ASCII one (no-break, zero-width...)"
         )
     if len(key) < MIN_KEY_LENGTH:
-        log.warning("%s has %d characters: use at least %d random ones", what, len(key), MIN_KEY_LENGTH)
+        log.warning(
+            "wsgiapp: %s has %d characters: use at least %d random ones", what, len(key), MIN_KEY_LENGTH
+        )
     return key
 
 
@@ -667,7 +669,7 @@ def read_key_file(path: Path, what: str, generated: bool = False) -> tuple[str, 
         check_owned(info, f"{what} {path}")
     check_private(info, f"{what} {path}")
     if info.st_mode & stat.S_IROTH:
-        log.warning("%s %s can be read by every user of the machine: chmod 600 it", what, path)
+        log.warning("wsgiapp: %s %s can be read by every user of the machine: chmod 600 it", what, path)
     keys = tuple(
         check_key(line, f"line {number} of {what} {path}")
         for number, line in enumerate(lines, 1)
@@ -752,7 +754,9 @@ def keys_from(env: Mapping[str, str]) -> tuple[str, ...]:
         raise SettingsError("SECRET_KEY_FALLBACKS is set without SECRET_KEY, the key that signs: set both")
     path = generated_key_path(env)
     keys = generated_key(path)
-    log.warning("SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in %s", path)
+    log.warning(
+        "wsgiapp: SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in %s", path
+    )
     return keys
 
 
@@ -779,7 +783,7 @@ APP_LOAD_ERROR = 4
 
 
 def settings_or_exit(env: Mapping[str, str]) -> Settings:
-    """settings_from(env); a bad setting stops the program with one line on stderr, no traceback.
+    """settings_from(env); a bad setting stops the program with one line in the log, no traceback.
 
     The exit status is gunicorn's for an app that cannot load (4): a gunicorn master whose worker
     exits with it stops, where it would start another worker for any other status.
@@ -787,7 +791,7 @@ def settings_or_exit(env: Mapping[str, str]) -> Settings:
     try:
         return settings_from(env)
     except SettingsError as error:
-        print(f"wsgiapp: {error}", file=sys.stderr, flush=True)
+        log.error("wsgiapp: %s", error)
         raise SystemExit(APP_LOAD_ERROR) from None
 
 
@@ -799,23 +803,55 @@ def make_app(settings: Settings, clock: Callable[[], float] = time.time) -> App:
     return App(settings, clock)
 
 
-def __getattr__(name: str) -> App:
-    """`wsgiapp.application`, what `gunicorn wsgiapp:application` serves: built from the environment
-    when it is first asked for (PEP 562), so that importing the module reads no setting. Under the
-    repository's gunicorn.conf.py the master builds it first, and the workers inherit it."""
-    if name != "application":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    app = make_app(settings_or_exit(os.environ))
-    if "gunicorn.workers.base" in sys.modules:
-        # A gunicorn worker builds the app itself only when gunicorn.conf.py was not read.
-        config = Path(__file__).with_name("gunicorn.conf.py")
-        log.warning(
-            "gunicorn did not read wsgiapp's gunicorn.conf.py (it reads one from the folder it starts in):"
-            " gunicorn's defaults apply, and each worker reads the settings itself. Pass -c %s",
-            config if config.is_file() else "with the repository's gunicorn.conf.py",
-        )
-    globals()["application"] = app
+class GunicornErrorLog(logging.Handler):
+    """Hands the app's lines to gunicorn's error log, which writes them as its own: in its format
+    (time, process id, level), to its file or syslog, at its --log-level."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error_log = logging.getLogger("gunicorn.error")
+        if error_log.isEnabledFor(record.levelno):
+            error_log.handle(record)
+
+
+def log_handler() -> logging.Handler:
+    """Where the app's lines go when nothing else takes them (as Flask's default handler): under
+    gunicorn, once it has set up its logging, its error log; elsewhere stderr, which uWSGI,
+    mod_wsgi, waitress and the development server each put in their own log."""
+    if logging.getLogger("gunicorn.error").handlers:
+        return GunicornErrorLog()
+    return logging.StreamHandler()
+
+
+def fingerprint(key: bytes) -> str:
+    """A key's name in the log: 8 hex digits of its SHA-256, which tell nothing of the key."""
+    return hashlib.sha256(key).hexdigest()[:8]
+
+
+def app_from(env: Mapping[str, str]) -> App:
+    """The app for the settings in env, its keys named in the log; a bad setting stops the program
+    as settings_or_exit says."""
+    app = make_app(settings_or_exit(env))
+    # itsdangerous wants the keys last first: the last signs.
+    signing, *older = reversed(app.signer.secret_keys)
+    log.info(
+        "wsgiapp: signing with key %s; older keys that verify: %s",
+        fingerprint(signing),
+        ", ".join(map(fingerprint, older)) or "none",
+    )
     return app
+
+
+# Every line the app writes goes through this log, with "wsgiapp: " before it.
+if not log.hasHandlers():
+    log.addHandler(log_handler())
+if not log.level:
+    log.setLevel(logging.INFO)
+
+# What every WSGI server serves, found by its own loader: `gunicorn wsgiapp:application`, uWSGI's
+# --module and --wsgi-file, mod_wsgi, waitress. Built when the module is imported, as Django's
+# wsgi.py and Flask's `app = create_app()` are: a bad setting stops the import, so the server that
+# loads it, with one line and exit status 4. Tests build apps of their own with make_app.
+application = app_from(os.environ)
 
 
 if __name__ == "__main__":
@@ -826,4 +862,11 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
     parser.add_argument("--no-reload", action="store_true", help="do not restart when the code changes")
     args = parser.parse_args()
-    run_simple(args.host, args.port, make_app(settings_or_exit(os.environ)), use_reloader=not args.no_reload)
+    # The reloader restarts the server when a module or a template changes.
+    run_simple(
+        args.host,
+        args.port,
+        application,
+        use_reloader=not args.no_reload,
+        extra_files=[str(path) for path in HTML_DIR.iterdir()],
+    )

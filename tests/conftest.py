@@ -1,11 +1,22 @@
 """The fixtures: WSGI-level clients of the app built from test settings (tests.helpers has the rest)."""
 
-from wsgiref.validate import validator
+import os
 
-import pytest
+# Importing wsgiapp builds its module-level `application` from the environment, as a server's import
+# does. The tests build their own apps from Settings (tests.helpers.inprocess); this process's own
+# import gets a key of its own, so that it neither depends on the settings of the shell that runs
+# the tests nor makes a generated key file in its home. Servers started by the tests get their
+# environment from tests.helpers.servers.server_env.
+for name in ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "SECRET_KEY_FILE", "COOKIE_MAX_AGE"):
+    os.environ.pop(name, None)
+os.environ["SECRET_KEY"] = "key-of-the-tests-own-import-of-wsgiapp"
 
-from tests.helpers.inprocess import TEST_APP
-from tests.helpers.inprocess import BufferedClient
+from wsgiref.validate import validator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.helpers.inprocess import TEST_APP  # noqa: E402
+from tests.helpers.inprocess import BufferedClient  # noqa: E402
 
 
 @pytest.fixture

@@ -16,11 +16,13 @@ from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import issued_at
+from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
 from tests.helpers.servers import ACCESS_LOG_WITH_PID
 from tests.helpers.servers import Server
 from tests.helpers.servers import answering_workers
+from tests.helpers.servers import app_lines
 from tests.helpers.servers import booted_workers
 from tests.helpers.servers import children
 from tests.helpers.servers import free_port
@@ -94,7 +96,11 @@ def test_a_good_reload_rotates_the_keys(tmp_path):
         assert welcomes(app, by_key, "bob")
         by_new_key = login(app, "carol")
         assert by_new_key == signed("carol", NEW_KEY, at=issued_at(by_new_key))
-        assert REFUSED not in app.output()
+        # The master names the keys at start and after the reload; the workers say nothing.
+        assert app_lines(app.output()) == [
+            ("INFO", keys_line(KEY, OLD_KEY)),
+            ("INFO", keys_line(NEW_KEY, KEY)),
+        ]
 
 
 @pytest.mark.parametrize("edit", ["new key first", "emptied", "removed"])
@@ -130,7 +136,8 @@ def test_a_replaced_worker_signs_with_the_masters_keys(tmp_path, edit, how):
         replacements = set(answering_workers(app, "POST /setcookie")) - first
         assert replacements, "no replaced worker answered"
         assert app.process.poll() is None
-        assert "wsgiapp: " not in app.output()
+        # The master named the keys at start; no worker read the settings.
+        assert app_lines(app.output()) == [("INFO", keys_line(KEY))]
 
 
 # Bad settings at a reload: what is written before kill -HUP, and the one line the master logs.
@@ -186,9 +193,12 @@ def test_a_reload_with_bad_settings_changes_nothing_and_says_why(tmp_path, case)
         before = login(app)
         spoil(keys)
         reload(app)
-        lines = [line for line in app.output().splitlines() if "wsgiapp: " in line]
-        assert len(lines) == 1, lines
-        assert lines[0].endswith("[ERROR] " + REFUSED + message.format(keys=keys))
+        # The app says why it cannot load, gunicorn.conf.py's on_reload that the running one stays.
+        assert app_lines(app.output()) == [
+            ("INFO", keys_line(KEY)),
+            ("ERROR", "wsgiapp: " + message.format(keys=keys)),
+            ("ERROR", REFUSED + "it exited at import with status 4"),
+        ]
         assert app.process.poll() is None
         assert welcomes(app, before)
         after = login(app, "bob")
@@ -204,33 +214,79 @@ def test_a_reload_with_bad_settings_changes_nothing_and_says_why(tmp_path, case)
         assert welcomes(app, before)
         renewed = login(app, "carol")
         assert renewed == signed("carol", NEW_KEY, at=issued_at(renewed))
-        assert app.output().count(REFUSED) == 1
+        assert app_lines(app.output())[3:] == [("INFO", keys_line(NEW_KEY, KEY))]
 
 
-def test_a_reload_loads_new_code_and_keeps_the_old_when_it_cannot(tmp_path):
-    """kill -HUP loads the app's code afresh, as gunicorn documents for an app that is not preloaded;
-    code that does not import is refused like a bad setting, and the running app keeps serving."""
-    copy = tmp_path / "copy"
-    copy.mkdir()
+def copy_of_the_app(folder: Path) -> Path:
+    """wsgiapp.py, gunicorn.conf.py and html/ copied into folder, to be edited there."""
+    folder.mkdir()
     for name in ("wsgiapp.py", "gunicorn.conf.py"):
-        shutil.copy(ROOT / name, copy / name)
-    shutil.copytree(ROOT / "html", copy / "html")
+        shutil.copy(ROOT / name, folder / name)
+    shutil.copytree(ROOT / "html", folder / "html")
+    return folder
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+
+
+# New code that cannot load: what is added to wsgiapp.py, and the reason the refusal gives.
+BROKEN_CODE = {
+    "an exception": ("raise RuntimeError('the new code is broken')", "RuntimeError: the new code is broken"),
+    "SystemExit": ("raise SystemExit(3)", "it exited at import with status 3"),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_CODE)
+def test_a_reload_loads_new_code_and_keeps_the_old_when_it_cannot(tmp_path, broken):
+    """kill -HUP loads the app's code and pages afresh; code that does not load, whatever it raises,
+    is refused like a bad setting, and the running app keeps serving with its keys."""
+    copy = copy_of_the_app(tmp_path / "copy")
     keys = key_file(tmp_path / "keys", KEY)
     port = free_port()
     with start(port, keys, cwd=copy) as app:
         assert "<h1>Enter userID</h1>" in fetch(app.url + "/").text
-        index = copy / "html" / "index.html"
-        index.write_text(index.read_text().replace("<h1>Enter userID</h1>", "<h1>Enter userID, again</h1>"))
+        edit(copy / "html" / "index.html", "<h1>Enter userID</h1>", "<h1>Enter userID, again</h1>")
+        edit(copy / "wsgiapp.py", '"There is no page at this address."', '"Nothing here."')
         reload(app)
         assert "<h1>Enter userID, again</h1>" in fetch(app.url + "/").text
+        assert "<p>Nothing here.</p>" in fetch(app.url + "/nowhere").text
+        cookie = login(app)
 
-        module = copy / "wsgiapp.py"
-        module.write_text(module.read_text() + "\nraise RuntimeError('the new code is broken')\n")
+        line, reason = BROKEN_CODE[broken]
+        # At the top of the module, as a broken import or a syntax error would fail.
+        edit(
+            copy / "wsgiapp.py",
+            "from __future__ import annotations\n",
+            f"from __future__ import annotations\n{line}\n",
+        )
+        key_file(keys, NEW_KEY, KEY)
         reload(app)
         assert "<h1>Enter userID, again</h1>" in fetch(app.url + "/").text
-        lines = [line for line in app.output().splitlines() if "wsgiapp: " in line]
-        assert [line.partition("[ERROR] ")[2] for line in lines] == [REFUSED + "the new code is broken"]
+        assert "<p>Nothing here.</p>" in fetch(app.url + "/nowhere").text
+        assert welcomes(app, cookie)
+        after = login(app, "bob")
+        assert after == signed("bob", KEY, at=issued_at(after))
+        assert app_lines(app.output())[2:] == [("ERROR", REFUSED + reason)]
         assert app.process.poll() is None
+
+
+def test_gunicorn_reload_says_at_start_that_it_serves_what_was_loaded(tmp_path):
+    """--reload restarts workers from the master's preloaded app: gunicorn.conf.py says so at start,
+    and which command serves edits."""
+    keys = key_file(tmp_path / "keys", KEY)
+    port = free_port()
+    with start(port, keys, "--reload") as app:
+        assert app_lines(app.output()) == [
+            ("INFO", keys_line(KEY)),
+            (
+                "WARNING",
+                "wsgiapp: --reload serves the code and pages loaded at start, not your edits (preload_app);"
+                " while editing, run `python wsgiapp.py`, which reloads both",
+            ),
+        ]
 
 
 class Traffic:

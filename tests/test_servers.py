@@ -1,26 +1,125 @@
-"""The app in its two real servers, gunicorn and Werkzeug's development server, over HTTP."""
+"""The app in real servers, over HTTP: the route table under every WSGI server's own loader
+(gunicorn, Werkzeug's development server, waitress, uWSGI, mod_wsgi), and the whole flow, a forged
+cookie and a cross-site post under gunicorn and the development server."""
 
 import concurrent.futures
+import shutil
+import tempfile
+from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
+from tests.helpers.oracle import ALLOW
 from tests.helpers.oracle import CLEARED
+from tests.helpers.oracle import INDEX
+from tests.helpers.oracle import PRIVATE
+from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
+from tests.helpers.oracle import message_answer
+from tests.helpers.oracle import page
+from tests.helpers.oracle import page_headers
+from tests.helpers.oracle import set_cookie
+from tests.helpers.oracle import sign
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
+from tests.helpers.oracle import welcome_answer
 from tests.helpers.servers import ACCESS_LOG_WITH_PID
 from tests.helpers.servers import answering_workers
 from tests.helpers.servers import booted_workers
 from tests.helpers.servers import devserver_command
 from tests.helpers.servers import free_port
 from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import mod_wsgi_command
 from tests.helpers.servers import serve
+from tests.helpers.servers import uwsgi_command
 from tests.helpers.servers import wait_for
+from tests.helpers.servers import waitress_command
 
 COMMANDS = {"gunicorn": gunicorn_command, "devserver": devserver_command}
+
+
+def loaded_by(server: str, port: int, folder: Path) -> tuple[list[str], Path]:
+    """The command that has this server load `application` its own way, and the folder it runs in."""
+    if server == "gunicorn":
+        return gunicorn_command(port), ROOT
+    if server == "devserver":
+        return devserver_command(port), ROOT
+    if server == "waitress":
+        return waitress_command(port), ROOT
+    if server == "uwsgi --module":
+        return uwsgi_command(port, "--module", "wsgiapp:application"), ROOT
+    if server == "uwsgi --wsgi-file":
+        return uwsgi_command(port, "--wsgi-file", "wsgiapp.py"), ROOT
+    # mod_wsgi runs the app as nobody: a copy of the module and its pages that every user can read.
+    folder.chmod(0o755)
+    shutil.copy(ROOT / "wsgiapp.py", folder / "wsgiapp.py")
+    shutil.copytree(ROOT / "html", folder / "html")
+    return mod_wsgi_command(port, folder / "wsgiapp.py", folder / "apache"), folder
+
+
+# The headers a server adds to every answer of its own: the rest is the app's.
+SERVERS_OWN = {"date", "server", "connection", "keep-alive"}
+
+
+def unordered(answer: tuple[str, list, bytes]) -> tuple[str, list, bytes]:
+    """An exact answer with its headers sorted: waitress sorts them, and their order carries no
+    meaning here (no name is sent twice)."""
+    status, headers, body = answer
+    return status, sorted(headers), body
+
+
+def as_sent_by_the_app(answer) -> tuple[str, list, bytes]:
+    """The status line, the app's headers, sorted, and the body."""
+    headers = [(name, value) for name, value in answer.headers if name.lower() not in SERVERS_OWN]
+    return unordered((f"{answer.status} {answer.reason}", headers, answer.body))
+
+
+NAME = "José 李 <b>"
+LOADERS = [
+    "gunicorn",
+    "devserver",
+    "waitress",
+    pytest.param("uwsgi --module", marks=pytest.mark.slow),
+    pytest.param("uwsgi --wsgi-file", marks=pytest.mark.slow),
+    pytest.param("mod_wsgi", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("server", LOADERS)
+def test_every_server_loads_the_application_its_own_way(server):
+    """The route table, answer for answer as the app gives it: the form, a login with a name that
+    needs encoding and escaping, the welcome, a 404 and a 405 with Allow."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        command, cwd = loaded_by(server, port, Path(folder))
+        with serve(command, port, env={"SECRET_KEY": TEST_KEY}, cwd=cwd) as app:
+            index = fetch(app.url + "/")
+            assert as_sent_by_the_app(index) == unordered(("200 OK", page_headers(INDEX), INDEX))
+
+            login = fetch(app.url + "/setcookie", **form(NAME))
+            cookie = login.cookie_pair()
+            body = page("readcookie", title="Cookie set")
+            cookie_set = set_cookie(f"userID={sign(NAME, at=issued_at(cookie))}")
+            expected = ("200 OK", page_headers(body, cookie_set, *PRIVATE), body)
+            assert as_sent_by_the_app(login) == unordered(expected)
+
+            greeting = fetch(app.url + "/getcookie", headers={"Cookie": cookie})
+            assert as_sent_by_the_app(greeting) == unordered(welcome_answer(NAME))
+
+            missing = fetch(app.url + "/nowhere")
+            expected = message_answer(HTTPStatus.NOT_FOUND, "There is no page at this address.")
+            assert as_sent_by_the_app(missing) == unordered(expected)
+
+            put = fetch(app.url + "/", method="PUT")
+            allow = ALLOW["/"]
+            expected = message_answer(
+                HTTPStatus.METHOD_NOT_ALLOWED, f"This page takes {allow}.", ("Allow", allow)
+            )
+            assert as_sent_by_the_app(put) == unordered(expected)
 
 
 @pytest.mark.parametrize("server", COMMANDS)

@@ -19,6 +19,7 @@ import pytest
 from tests.helpers.inprocess import BufferedClient
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import issued_at
+from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import sign
 from tests.helpers.servers import server_env
 from wsgiapp import Settings
@@ -35,16 +36,19 @@ NOT_PRINTABLE = (
 )
 
 
-def stopped(capsys, env):
-    """settings_or_exit(env), which must stop: (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as raised:
+def stopped(caplog, env):
+    """settings_or_exit(env), which must stop: (exit status, the errors it logged). A warning may
+    come before the error (a key file every user can read): the tests of warnings read those."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="wsgiapp"), pytest.raises(SystemExit) as raised:
         settings_or_exit(env)
-    return (raised.value.code, *capsys.readouterr())
+    return raised.value.code, [record for record in log_records(caplog) if record[1] == "ERROR"]
 
 
 def one_line(message):
-    """How settings_or_exit stops on a bad setting: its status, and the message alone on stderr."""
-    return (4, "", f"wsgiapp: {message}\n")
+    """How settings_or_exit stops on a bad setting: its status, and one line in the log, its message
+    after "wsgiapp: " (tests/test_settings_servers.py reads it on the servers' stderr)."""
+    return (4, [("wsgiapp", "ERROR", f"wsgiapp: {message}")])
 
 
 def log_records(caplog):
@@ -93,8 +97,8 @@ def test_settings_as_given():
         ),
     ],
 )
-def test_a_key_that_could_not_be_written_down_unchanged_stops_with_one_line(capsys, env, message):
-    assert stopped(capsys, env) == one_line(message)
+def test_a_key_that_could_not_be_written_down_unchanged_stops_with_one_line(caplog, env, message):
+    assert stopped(caplog, env) == one_line(message)
 
 
 def test_a_short_key_is_accepted_with_a_warning_in_the_log(caplog):
@@ -104,7 +108,7 @@ def test_a_short_key_is_accepted_with_a_warning_in_the_log(caplog):
             "t" * 32,
         )
     assert log_records(caplog) == [
-        ("wsgiapp", "WARNING", "SECRET_KEY has 31 characters: use at least 32 random ones")
+        ("wsgiapp", "WARNING", "wsgiapp: SECRET_KEY has 31 characters: use at least 32 random ones")
     ]
 
 
@@ -124,14 +128,14 @@ def test_cookie_max_age_is_the_cookies_max_age(value, seconds):
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "١٢", "٣", " 60", "abc"])
-def test_a_cookie_max_age_that_is_not_a_positive_whole_number_stops_with_one_line(capsys, value):
-    assert stopped(capsys, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
+def test_a_cookie_max_age_that_is_not_a_positive_whole_number_stops_with_one_line(caplog, value):
+    assert stopped(caplog, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
         f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}"
     )
 
 
-def test_a_bad_max_age_stops_before_a_key_file_is_made(tmp_path, capsys):
-    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path), "COOKIE_MAX_AGE": "x"}) == one_line(
+def test_a_bad_max_age_stops_before_a_key_file_is_made(tmp_path, caplog):
+    assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path), "COOKIE_MAX_AGE": "x"}) == one_line(
         "COOKIE_MAX_AGE must be a positive whole number of seconds, not 'x'"
     )
     assert os.listdir(tmp_path) == []
@@ -150,7 +154,7 @@ def test_a_key_file_holds_keys_one_a_line_the_first_signing(tmp_path, caplog):
             (KEY, OLD_KEY, "short", OLDER_KEY), None
         )
     message = f"line 6 of SECRET_KEY_FILE {path} has 5 characters: use at least 32 random ones"
-    assert log_records(caplog) == [("wsgiapp", "WARNING", message)]
+    assert log_records(caplog) == [("wsgiapp", "WARNING", f"wsgiapp: {message}")]
 
 
 @pytest.mark.parametrize(
@@ -177,10 +181,10 @@ def test_a_key_file_holds_keys_one_a_line_the_first_signing(tmp_path, caplog):
     ],
     ids=["empty", "blank", "trailing-space", "leading-space", "comma", "comma-after-a-key", "not-utf8"],
 )
-def test_a_bad_key_file_stops_with_one_line(tmp_path, capsys, content, message):
+def test_a_bad_key_file_stops_with_one_line(tmp_path, caplog, content, message):
     path = tmp_path / "keys"
     path.write_bytes(content)
-    assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(message.format(path=path))
+    assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(message.format(path=path))
 
 
 def test_a_key_file_is_utf8_whatever_the_locale(tmp_path):
@@ -206,24 +210,24 @@ def test_a_key_file_is_utf8_whatever_the_locale(tmp_path):
         text=True,
         check=False,
     )
-    assert (completed.returncode, completed.stderr) == (0, "")
+    assert (completed.returncode, completed.stderr) == (0, keys_line(key) + "\n")
     assert completed.stdout == f"ANSI_X3.4-1968 {(key,)!a}\n"
 
 
-def test_a_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, capsys):
+def test_a_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, caplog):
     for path, reason in [(tmp_path / "missing", "No such file or directory"), (tmp_path, "Is a directory")]:
-        assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(
+        assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
             f"SECRET_KEY_FILE {path} cannot be read: {reason}"
         )
 
 
 @pytest.mark.parametrize("other", ["SECRET_KEY", "SECRET_KEY_FALLBACKS"])
-def test_the_key_file_with_another_key_setting_stops_with_one_line(tmp_path, capsys, other):
+def test_the_key_file_with_another_key_setting_stops_with_one_line(tmp_path, caplog, other):
     """Refused before the file is read: whether it holds a key or is missing."""
     keys = tmp_path / "keys"
     keys.write_text(KEY)
     for path in [keys, tmp_path / "missing"]:
-        assert stopped(capsys, {"SECRET_KEY_FILE": str(path), other: OLD_KEY}) == one_line(
+        assert stopped(caplog, {"SECRET_KEY_FILE": str(path), other: OLD_KEY}) == one_line(
             f"SECRET_KEY_FILE and {other} are both set: drop {other}, and keep every key in the file,"
             " the one that signs first"
         )
@@ -250,7 +254,7 @@ def test_with_no_key_set_a_key_is_generated_once_private_and_logged(tmp_path, ca
     # Nothing else is left in the folder.
     assert os.listdir(path.parent) == ["secret_key"]
     message = f"SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in {path}"
-    assert log_records(caplog) == [("wsgiapp", "WARNING", message)] * 2
+    assert log_records(caplog) == [("wsgiapp", "WARNING", f"wsgiapp: {message}")] * 2
 
 
 def test_a_generated_key_is_made_in_a_folder_that_already_exists(tmp_path):
@@ -297,19 +301,19 @@ def test_of_processes_starting_together_all_use_the_key_the_first_one_made(tmp_p
     assert os.listdir(path.parent) == ["secret_key"]
 
 
-def test_a_bad_generated_key_file_stops_with_one_line_naming_it(tmp_path, capsys):
+def test_a_bad_generated_key_file_stops_with_one_line_naming_it(tmp_path, caplog):
     path = tmp_path / "wsgiapp" / "secret_key"
     path.parent.mkdir()
     path.write_text("\n")
-    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+    assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key file {path} holds no key"
     )
 
 
-def test_no_place_for_the_generated_key_stops_with_one_line(tmp_path, capsys):
+def test_no_place_for_the_generated_key_stops_with_one_line(tmp_path, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    assert stopped(capsys, {"XDG_STATE_HOME": str(blocker)}) == one_line(
+    assert stopped(caplog, {"XDG_STATE_HOME": str(blocker)}) == one_line(
         "SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
         f" {blocker}/wsgiapp/secret_key (Not a directory): set SECRET_KEY or SECRET_KEY_FILE"
     )
@@ -318,8 +322,8 @@ def test_no_place_for_the_generated_key_stops_with_one_line(tmp_path, capsys):
 @pytest.mark.parametrize(
     "env", [{}, {"HOME": "relative", "XDG_STATE_HOME": "also/relative"}], ids=["unset", "relative"]
 )
-def test_with_no_home_there_is_no_place_for_the_generated_key(capsys, env):
-    assert stopped(capsys, env) == one_line(
+def test_with_no_home_there_is_no_place_for_the_generated_key(caplog, env):
+    assert stopped(caplog, env) == one_line(
         "SECRET_KEY and SECRET_KEY_FILE are not set, and with no HOME there is no place to keep a"
         " generated key: set SECRET_KEY or SECRET_KEY_FILE"
     )
@@ -328,12 +332,12 @@ def test_with_no_home_there_is_no_place_for_the_generated_key(capsys, env):
 # --- COOKIE_MAX_AGE's cap -----------------------------------------------------------------------
 
 
-def test_cookie_max_age_is_at_most_400_days(capsys):
+def test_cookie_max_age_is_at_most_400_days(caplog):
     """RFC 6265bis and Chrome cap a cookie's lifetime at 400 days; beyond it no date can be written
     for some values at all (year 33715)."""
     assert settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": "34560000"}).max_age == 34560000
     for value in ("34560001", "999999999999"):
-        assert stopped(capsys, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
+        assert stopped(caplog, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
             f"COOKIE_MAX_AGE may be at most 34560000 seconds (400 days), not {value}"
         )
 
@@ -348,10 +352,10 @@ def private_key_file(path, *keys):
 
 
 @pytest.mark.parametrize("mode", [0o620, 0o602, 0o666, 0o777])
-def test_a_key_file_others_can_write_stops_with_one_line(tmp_path, capsys, mode):
+def test_a_key_file_others_can_write_stops_with_one_line(tmp_path, caplog, mode):
     path = private_key_file(tmp_path / "keys", KEY)
     path.chmod(mode)
-    assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(
+    assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
         f"SECRET_KEY_FILE {path} can be written by others than its owner: chmod go-w it"
     )
 
@@ -363,7 +367,7 @@ def test_a_key_file_every_user_can_read_is_used_with_one_warning(tmp_path, caplo
     with caplog.at_level(logging.WARNING, logger="wsgiapp"):
         assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (KEY,)
     message = f"SECRET_KEY_FILE {path} can be read by every user of the machine: chmod 600 it"
-    assert log_records(caplog) == ([("wsgiapp", "WARNING", message)] if warned else [])
+    assert log_records(caplog) == ([("wsgiapp", "WARNING", f"wsgiapp: {message}")] if warned else [])
 
 
 def kubernetes_secret(folder, mode=0o400):
@@ -381,45 +385,45 @@ def test_a_key_file_is_read_through_symbolic_links(tmp_path):
     assert settings_from({"SECRET_KEY_FILE": str(kubernetes_secret(tmp_path))}).keys == (KEY,)
 
 
-def test_a_key_file_behind_links_is_judged_by_the_file_they_lead_to(tmp_path, capsys):
+def test_a_key_file_behind_links_is_judged_by_the_file_they_lead_to(tmp_path, caplog):
     path = kubernetes_secret(tmp_path, mode=0o666)
-    assert stopped(capsys, {"SECRET_KEY_FILE": str(path)}) == one_line(
+    assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
         f"SECRET_KEY_FILE {path} can be written by others than its owner: chmod go-w it"
     )
 
 
-def test_a_generated_key_file_that_is_a_link_stops_with_one_line(tmp_path, capsys):
+def test_a_generated_key_file_that_is_a_link_stops_with_one_line(tmp_path, caplog):
     """Whoever could plant the link would choose the key: /etc/hostname is no secret."""
     folder = tmp_path / "wsgiapp"
     folder.mkdir(mode=0o700)
     target = private_key_file(tmp_path / "chosen", KEY)
     (folder / "secret_key").symlink_to(target)
-    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+    assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key file {folder / 'secret_key'} cannot be read: it is a symbolic link"
     )
     (folder / "secret_key").unlink()
     (folder / "secret_key").symlink_to(tmp_path / "missing")
-    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+    assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key file {folder / 'secret_key'} cannot be read: it is a symbolic link"
     )
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o770, 0o1777])
-def test_a_generated_key_in_a_folder_others_can_write_stops_with_one_line(tmp_path, capsys, mode):
+def test_a_generated_key_in_a_folder_others_can_write_stops_with_one_line(tmp_path, caplog, mode):
     folder = tmp_path / "wsgiapp"
     folder.mkdir()
     folder.chmod(mode)
     private_key_file(folder / "secret_key", KEY)
-    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+    assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key's folder {folder} can be written by others than its owner: chmod go-w it"
     )
 
 
-def test_a_generated_key_file_others_can_write_stops_with_one_line(tmp_path, capsys):
+def test_a_generated_key_file_others_can_write_stops_with_one_line(tmp_path, caplog):
     (tmp_path / "wsgiapp").mkdir(mode=0o700)
     path = private_key_file(tmp_path / "wsgiapp" / "secret_key", KEY)
     path.chmod(0o622)
-    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+    assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key file {path} can be written by others than its owner: chmod go-w it"
     )
 
@@ -429,7 +433,7 @@ OTHER_USER = 65534
 
 
 @pytest.mark.parametrize("what", ["folder", "file"])
-def test_a_generated_key_another_user_made_stops_with_one_line(tmp_path, capsys, what):
+def test_a_generated_key_another_user_made_stops_with_one_line(tmp_path, caplog, what):
     """The folder and the file must be the running user's own: whoever made them chose the key."""
     if os.geteuid() != 0:
         pytest.skip("giving a file to another user takes root (CI runs as root)")
@@ -439,7 +443,7 @@ def test_a_generated_key_another_user_made_stops_with_one_line(tmp_path, capsys,
     owned = {"folder": folder, "file": path}[what]
     os.chown(owned, OTHER_USER, OTHER_USER)
     name = {"folder": f"the generated key's folder {folder}", "file": f"the generated key file {path}"}[what]
-    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+    assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"{name} belongs to user {OTHER_USER}, not to user 0 who runs the app: remove it"
     )
 
@@ -447,106 +451,68 @@ def test_a_generated_key_another_user_made_stops_with_one_line(tmp_path, capsys,
 # --- Importing the module -----------------------------------------------------------------------
 
 
-def test_importing_the_module_reads_no_setting_makes_no_file_and_never_exits(tmp_path):
-    """Only `wsgiapp.application` reads the settings, when it is first asked for (PEP 562): with a
-    bad one, that stops the program with the one line, and the import before it did nothing."""
+def python(code, env):
+    """Run code in a Python of its own, in the repository: (exit status, stdout, stderr)."""
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    return run.returncode, run.stdout, run.stderr
+
+
+def test_importing_the_module_builds_the_application_from_the_environment(tmp_path):
+    """As a server imports it: `application` is built from the settings, and the log names its keys."""
+    env = server_env({"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": OLD_KEY}, tmp_path)
+    sign_alice = "import wsgiapp; print(wsgiapp.sign_name(wsgiapp.application.signer, 'alice'))"
+    status, out, err = python(sign_alice, env)
+    assert (status, err) == (0, keys_line(KEY, OLD_KEY) + "\n")
+    assert out == sign("alice", KEY, at=issued_at(f"userID={out.strip()}")) + "\n"
+
+
+def test_a_bad_setting_stops_the_import_with_one_line(tmp_path):
     env = server_env({"COOKIE_MAX_AGE": "abc"}, tmp_path)
-
-    def python(code):
-        run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-        return run.returncode, run.stdout, run.stderr
-
-    assert python("import wsgiapp; print(wsgiapp.make_app.__name__)") == (0, "make_app\n", "")
-    assert python("import wsgiapp; print('imported', flush=True); wsgiapp.application") == (
+    assert python("import wsgiapp; print('imported')", env) == (
         4,
-        "imported\n",
+        "",
         "wsgiapp: COOKIE_MAX_AGE must be a positive whole number of seconds, not 'abc'\n",
     )
-    # With no key set, importing makes no key file; asking for the app makes it.
-    env = server_env({}, tmp_path)
-    subprocess.run([sys.executable, "-c", "import wsgiapp"], cwd=ROOT, env=env, check=True)
     assert os.listdir(tmp_path) == []
-    subprocess.run(
-        [sys.executable, "-c", "import wsgiapp; wsgiapp.application"], cwd=ROOT, env=env, check=True
+
+
+def test_with_no_key_set_the_import_makes_the_key_and_names_it(tmp_path):
+    env = server_env({}, tmp_path)
+    status, out, err = python("import wsgiapp", env)
+    path = tmp_path / "wsgiapp" / "secret_key"
+    assert (status, out) == (0, "")
+    assert err == (
+        f"wsgiapp: SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in {path}\n"
+        + keys_line(path.read_text().strip())
+        + "\n"
     )
-    assert os.listdir(tmp_path / "wsgiapp") == ["secret_key"]
 
 
-def test_the_module_has_no_other_lazy_names():
+def test_application_is_a_plain_attribute_of_the_module():
+    """uWSGI and other C loaders look `application` up in the module's __dict__, not with getattr."""
     import wsgiapp
 
-    with pytest.raises(AttributeError, match="module 'wsgiapp' has no attribute 'applicaton'"):
-        wsgiapp.applicaton  # noqa: B018
+    assert isinstance(vars(wsgiapp)["application"], wsgiapp.App)
 
 
-def test_a_generated_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, capsys):
+def test_a_generated_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, caplog):
     """Not a link, but not a file either: the reason is the system's."""
     path = tmp_path / "wsgiapp" / "secret_key"
     path.mkdir(parents=True)
-    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+    assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key file {path} cannot be read: Is a directory"
     )
 
 
-def test_a_generated_key_that_cannot_be_written_stops_with_one_line(tmp_path, capsys, monkeypatch):
+def test_a_generated_key_that_cannot_be_written_stops_with_one_line(tmp_path, caplog, monkeypatch):
     """A folder the app may not write (a read-only file system; root writes any other folder)."""
 
     def read_only(**kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    assert stopped(capsys, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
+    assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         "SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
         f" {tmp_path}/wsgiapp/secret_key (Read-only file system): set SECRET_KEY or SECRET_KEY_FILE"
     )
     assert os.listdir(tmp_path / "wsgiapp") == []
-
-
-def test_the_application_is_built_once_and_kept(monkeypatch, caplog):
-    """`wsgiapp.application` reads the environment the first time only: later changes to it are not
-    seen, as the workers gunicorn forks must all keep the app their master built."""
-    import wsgiapp
-
-    unset_application(monkeypatch, wsgiapp)
-    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
-        first = wsgiapp.application
-    # Not in a gunicorn worker: nothing to say about gunicorn.conf.py.
-    assert log_records(caplog) == []
-    value = wsgiapp.sign_name(first.signer, "alice")
-    assert value == sign("alice", KEY, at=issued_at(value))
-    monkeypatch.setenv("SECRET_KEY", OLD_KEY)
-    assert wsgiapp.application is first
-
-
-def unset_application(monkeypatch, wsgiapp):
-    """Make `wsgiapp.application` unset for the test, and put back whatever this process held after."""
-    monkeypatch.setitem(vars(wsgiapp), "application", None)
-    monkeypatch.delitem(vars(wsgiapp), "application")
-    for name in ("SECRET_KEY_FALLBACKS", "SECRET_KEY_FILE", "COOKIE_MAX_AGE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SECRET_KEY", KEY)
-
-
-@pytest.mark.parametrize("beside", [True, False], ids=["repository", "wheel"])
-def test_a_gunicorn_worker_that_builds_the_app_says_the_config_was_not_read(
-    monkeypatch, caplog, tmp_path, beside
-):
-    """gunicorn.conf.py builds the app in gunicorn's master: a worker that builds it was started
-    without that file, and says which -c to pass (installed from a wheel, the file is not beside the
-    module: the repository's)."""
-    import types
-
-    import wsgiapp
-
-    unset_application(monkeypatch, wsgiapp)
-    monkeypatch.setitem(sys.modules, "gunicorn.workers.base", types.ModuleType("gunicorn.workers.base"))
-    if not beside:
-        monkeypatch.setattr(wsgiapp, "__file__", str(tmp_path / "wsgiapp.py"))
-    with caplog.at_level(logging.WARNING, logger="wsgiapp"):
-        wsgiapp.application  # noqa: B018
-    where = str(ROOT / "gunicorn.conf.py") if beside else "with the repository's gunicorn.conf.py"
-    message = (
-        "gunicorn did not read wsgiapp's gunicorn.conf.py (it reads one from the folder it starts in):"
-        f" gunicorn's defaults apply, and each worker reads the settings itself. Pass -c {where}"
-    )
-    assert log_records(caplog) == [("wsgiapp", "WARNING", message)]

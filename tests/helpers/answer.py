@@ -20,7 +20,7 @@ class Answer:
     headers: list[tuple[str, str]]
     body: bytes
     reason: str = ""
-    # In process only: what the app wrote to wsgi.errors, and the exc_info it passed with a 500.
+    # In process only: what the app logged, and the exc_info it passed with a 500.
     errors: str = ""
     exc_info: object = None
 

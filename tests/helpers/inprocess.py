@@ -1,6 +1,7 @@
 """The app called in this process: built from test settings, and called as a server calls it."""
 
 import io
+import logging
 import warnings
 from http import HTTPStatus
 from wsgiref.validate import WSGIWarning
@@ -19,24 +20,28 @@ from tests.helpers.oracle import TEST_KEY
 def run_app(app, environ) -> Answer:
     """One call of a WSGI app as a server makes it, through wsgiref's validator: the body read
     whole and close() called. A 500 comes back with its exc_info (Werkzeug's test client would
-    raise it instead), and what the app logged, if environ["wsgi.errors"] is a StringIO."""
+    raise it instead), and with what the app logged during the call (the wsgiapp logger)."""
     started = []
-    # Taken first: the validator replaces it in environ with its own wrapper.
-    errors = environ["wsgi.errors"]
+    logged = io.StringIO()
+    handler = logging.StreamHandler(logged)
+    logger = logging.getLogger("wsgiapp")
 
     def start_response(status, headers, exc_info=None):
         started.append((status, headers, exc_info))
         return lambda data: None
 
-    app_iter = validator(app)(environ, start_response)
+    logger.addHandler(handler)
     try:
-        body = b"".join(app_iter)
+        app_iter = validator(app)(environ, start_response)
+        try:
+            body = b"".join(app_iter)
+        finally:
+            app_iter.close()
     finally:
-        app_iter.close()
+        logger.removeHandler(handler)
     ((status, headers, exc_info),) = started
     code, _, reason = status.partition(" ")
-    log = errors.getvalue() if isinstance(errors, io.StringIO) else ""
-    return Answer(int(code), headers, body, reason, log, exc_info)
+    return Answer(int(code), headers, body, reason, logged.getvalue(), exc_info)
 
 
 class BufferedClient(Client):

@@ -4,6 +4,7 @@ headers, and the limits, policy and Allow values the README states."""
 
 import base64
 import hashlib
+import hmac
 import html
 import time
 from http import HTTPStatus
@@ -81,6 +82,19 @@ def sign(name: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID", at: int =
 def signed(name: str, key: str = TEST_KEY, cookie: str = "userID", at: int = NOW) -> str:
     """The user cookie as a client sends it back: `userID=<value>`."""
     return f"{cookie}={sign(name, key, at=at)}"
+
+
+def fingerprint(key: str) -> str:
+    """How the log names a key: 8 hex digits of the SHA-256 of the key itsdangerous derives from it
+    (HMAC-SHA256 of the salt), never the key itself."""
+    derived = hmac.new(key.encode(), b"wsgiapp.userID", hashlib.sha256).digest()
+    return hashlib.sha256(derived).hexdigest()[:8]
+
+
+def keys_line(key: str, *older: str) -> str:
+    """The line the app logs when it is built, naming the key that signs and the older ones."""
+    names = ", ".join(map(fingerprint, older)) or "none"
+    return f"wsgiapp: signing with key {fingerprint(key)}; older keys that verify: {names}"
 
 
 def issued_at(cookie: str) -> int:

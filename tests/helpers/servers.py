@@ -1,5 +1,5 @@
-"""gunicorn, the development server and nginx as subprocesses on free loopback ports: started, waited
-on, stopped; and what the tests read of them (logs, workers, memory)."""
+"""gunicorn, the development server, waitress, uWSGI, mod_wsgi and nginx as subprocesses on free
+loopback ports: started, waited on, stopped; and what the tests read of them (logs, workers, memory)."""
 
 import contextlib
 import datetime
@@ -80,6 +80,73 @@ def gunicorn_command(port: int, *options: str, app: str = "wsgiapp:application")
 
 def devserver_command(port: int) -> list[str]:
     return [sys.executable, "wsgiapp.py", "--host", "127.0.0.1", "--port", str(port), "--no-reload"]
+
+
+def waitress_command(port: int) -> list[str]:
+    """`waitress-serve wsgiapp:application`, run from the repository root."""
+    require("waitress", importlib.util.find_spec("waitress"), "pip install -e '.[test]'")
+    return [sys.executable, "-m", "waitress", "--listen", f"127.0.0.1:{port}", "wsgiapp:application"]
+
+
+def debian_venv() -> Path:
+    """A virtual environment of Debian's own python3 (/usr/bin/python3) with the project and mod_wsgi
+    installed, named by WSGIAPP_DEBIAN_VENV (.ci/run makes it): Debian's uWSGI plugin embeds that
+    Python, and Apache's mod_wsgi must be built against a Python its user `nobody` can read."""
+    venv = Path(os.environ.get("WSGIAPP_DEBIAN_VENV", "/nonexistent"))
+    require(
+        "a virtual environment of Debian's python3 (WSGIAPP_DEBIAN_VENV)",
+        (venv / "bin" / "python").exists(),
+        "Debian: apt-get install python3-venv python3-dev apache2-dev; /usr/bin/python3 -m venv V;"
+        " V/bin/pip install --no-cache-dir . mod_wsgi; chmod -R go+rX V; export WSGIAPP_DEBIAN_VENV=V",
+    )
+    return venv
+
+
+def uwsgi_command(port: int, *load: str) -> list[str]:
+    """uWSGI from Debian (uwsgi-core, uwsgi-plugin-python3), a master and 2 workers, loading the app
+    as load says (--module wsgiapp:application, or --wsgi-file wsgiapp.py); SIGTERM stops it."""
+    uwsgi = require_executable("uwsgi", install="Debian: apt-get install uwsgi-core uwsgi-plugin-python3")
+    return [
+        uwsgi,
+        "--plugin",
+        "python3",
+        "--http-socket",
+        f"127.0.0.1:{port}",
+        "--master",
+        "--processes",
+        "2",
+        "--die-on-term",
+        "--need-app",
+        "--virtualenv",
+        str(debian_venv()),
+        "--pythonpath",
+        str(ROOT),
+        *load,
+    ]
+
+
+def mod_wsgi_command(port: int, script: Path, server_root: Path) -> list[str]:
+    """`mod_wsgi-express start-server` for script, in Apache (Debian's apache2), its log on stderr.
+    As root, Apache runs the app as nobody: script, and server_root, must be readable by all."""
+    require_executable("apache2", "/usr/sbin/apache2", install="Debian: apt-get install apache2 apache2-dev")
+    express = debian_venv() / "bin" / "mod_wsgi-express"
+    require("mod_wsgi-express", express.exists(), "pip install mod_wsgi in WSGIAPP_DEBIAN_VENV")
+    as_root = ["--user", "nobody", "--group", "nogroup"] if os.geteuid() == 0 else []
+    return [
+        str(express),
+        "start-server",
+        str(script),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--server-root",
+        str(server_root),
+        "--log-to-terminal",
+        "--locale",
+        "C.UTF-8",
+        *as_root,
+    ]
 
 
 def answers(url: str, process: subprocess.Popen, output: Callable[[], str], status: int | None = 200) -> bool:
@@ -181,6 +248,19 @@ def require_chromium() -> str:
 # Gunicorn's access log with the answering worker's process id first, X-Forwarded-For last:
 # `<1234> "GET / HTTP/1.1" 200 -`.
 ACCESS_LOG_WITH_PID = ("--access-logformat", '%(p)s "%(r)s" %(s)s %({x-forwarded-for}i)s')
+
+
+# A line of gunicorn's error log: `[2026-12-03 17:00:00 +0000] [1234] [INFO] message`.
+GUNICORN_LINE = re.compile(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[(\d+)\] \[([A-Z]+)\] (.*)")
+
+
+def app_lines(output: str) -> list[tuple[str, str]]:
+    """(level, message) of each line the app logged ("wsgiapp: ..."), each of which must be in
+    gunicorn's error-log format."""
+    lines = [line for line in output.splitlines() if "wsgiapp: " in line]
+    for line in lines:
+        assert GUNICORN_LINE.fullmatch(line), f"not in gunicorn's format: {line!r}"
+    return [GUNICORN_LINE.fullmatch(line).group(2, 3) for line in lines]
 
 
 def booted_workers(server: Server) -> list[int]:
