@@ -133,12 +133,8 @@ ANSWERS = {
 }
 
 
-def fresh_module(monkeypatch) -> object:
+def fresh_module() -> object:
     """wsgiapp.py imported anew, as a server imports it: its pages, routes and Allow lists built now."""
-    monkeypatch.setenv("SECRET_KEY", KEY)
-    monkeypatch.delenv("SECRET_KEY_FALLBACKS", raising=False)
-    monkeypatch.delenv("SECRET_KEY_FILE", raising=False)
-    monkeypatch.delenv("COOKIE_MAX_AGE", raising=False)
     spec = importlib.util.spec_from_file_location("wsgiapp", wsgiapp.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -152,8 +148,9 @@ def test_every_fixed_answer_is_exact(method, path):
     assert answer.errors == ""
 
 
-def test_a_freshly_imported_app_gives_the_same_exact_answers(monkeypatch):
-    app = fresh_module(monkeypatch).application
+def test_a_freshly_imported_app_gives_the_same_exact_answers():
+    module = fresh_module()
+    app = module.make_app(module.Settings((KEY,)))
     for (method, path), expected in ANSWERS.items():
         assert call(method, path, app=app).exact == expected, (method, path)
     answer = call("GET", "/getcookie", app=app, cookie=signed("al<i>ce", KEY))
