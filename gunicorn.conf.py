@@ -15,15 +15,32 @@ import os
 import sys
 
 
-def _usable_cpus():
-    """The CPUs this process may run on (its affinity), or fewer where its cgroup's CPU quota says
-    so (cgroup v2's cpu.max, as a container limited with --cpus has it)."""
-    count = len(os.sched_getaffinity(0))
+def _read(path):
+    with open(path) as file:
+        return file.read().strip()
+
+
+def _cpu_quota():
+    """The CPUs the cgroup's quota allows, rounded up; None where it sets none. cgroup v2's cpu.max
+    ("150000 100000", or "max 100000"), else cgroup v1's cfs_quota_us (-1 for none) over cfs_period_us."""
     try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
-        return max(1, min(count, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):  # no cgroup v2, or "max": no quota
-        return count
+        quota, period = _read("/sys/fs/cgroup/cpu.max").split()
+    except OSError:
+        try:
+            quota = _read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+            period = _read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+        except OSError:
+            return None
+    if quota in ("max", "-1"):
+        return None
+    return math.ceil(int(quota) / int(period))
+
+
+def _usable_cpus():
+    """The CPUs this process may run on (its affinity: taskset, --cpuset-cpus), or fewer where its
+    cgroup's CPU quota says so (--cpus, a Kubernetes CPU limit). Not os.cpu_count(): the host's."""
+    count = len(os.sched_getaffinity(0))
+    return max(1, min(count, _cpu_quota() or count))
 
 
 # One worker per usable CPU (gunicorn's default is one): 3 or 4 on 2 cores only took turns on the

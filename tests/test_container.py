@@ -30,6 +30,7 @@ from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
+from tests.helpers.servers import app_lines
 from tests.helpers.servers import wait_for
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
@@ -142,11 +143,30 @@ def test_without_a_key_the_container_stops_with_one_line(image):
     """The image never makes a key of its own (it would differ per replica and vanish with the pod)."""
     run = podman("run", "--rm", *runtime(), "--read-only", "--cap-drop=ALL", image, check=False)
     assert run.returncode == 4
-    assert run.stderr == (
-        "wsgiapp: SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
-        " /nonexistent/.local/state/wsgiapp/secret_key (Read-only file system):"
-        " set SECRET_KEY or SECRET_KEY_FILE\n"
-    )
+    assert app_lines(run.stderr) == [
+        (
+            "ERROR",
+            "wsgiapp: SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
+            " /nonexistent/.local/state/wsgiapp/secret_key (Read-only file system):"
+            " set SECRET_KEY or SECRET_KEY_FILE",
+        )
+    ]
+    assert len(run.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "workers"),
+    [((), None), (("--cpus=1",), 1), (("--cpuset-cpus=0",), 1)],
+    ids=["unlimited", "a CPU quota of 1", "pinned to one CPU"],
+)
+def test_one_worker_per_cpu_the_container_may_use(image, secrets, options, workers):
+    """gunicorn.conf.py counts the CPUs of the process's affinity and its cgroup's quota, not the
+    host's cores (os.cpu_count()). Unlimited, as many as this process may use."""
+    workers = workers or len(os.sched_getaffinity(0))
+    with running(secrets, options=options) as container:
+        # gunicorn's master and its workers.
+        wait_for(lambda: len(container.processes()) == 1 + workers, 30, container.logs)
+        assert container.logs().count("Booting worker with pid") == workers
 
 
 def peer_address(container) -> str:

@@ -19,6 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,7 @@ from tests.helpers.servers import require_executable
 from tests.helpers.servers import require_nginx
 from tests.helpers.servers import run_nginx
 from tests.helpers.servers import serve
+from tests.helpers.servers import server_env
 from tests.helpers.servers import wait_for
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
@@ -683,7 +685,9 @@ def test_the_unit_runs_gunicorn_sandboxed_with_the_keys_as_a_credential():
     # The repository's config, and the instance's port over the config's bind address.
     assert " -c /opt/wsgiapp/gunicorn.conf.py " in f" {settings['ExecStart'][0]} "
     assert " -b 127.0.0.1:%i " in f" {settings['ExecStart'][0]} "
-    assert settings["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    # A reload checks the config and the app first, with the same -c and app as ExecStart.
+    check = f"{UNIT_GUNICORN} --check-config -c /opt/wsgiapp/gunicorn.conf.py wsgiapp:application"
+    assert settings["ExecReload"] == [check, "/bin/kill -HUP $MAINPID"]
     assert settings["Restart"] == ["on-failure"]
     assert settings["DynamicUser"] == ["yes"]
     for key, value in {"ProtectSystem": "strict", "NoNewPrivileges": "yes", "PrivateTmp": "yes"}.items():
@@ -695,26 +699,112 @@ def test_the_unit_runs_gunicorn_sandboxed_with_the_keys_as_a_credential():
     assert "SetCredential" not in settings
 
 
+def as_systemd_runs(line: str, root: Path, port: int, pid: int = 0) -> list[str]:
+    """A command line of the unit as systemd runs it: root for /opt/wsgiapp, port for %i, pid for
+    $MAINPID, and this Python's gunicorn for the virtual environment's."""
+    command = [
+        argument.replace("%i", str(port)).replace("$MAINPID", str(pid)).replace(UNIT_ROOT, str(root))
+        for argument in shlex.split(line)
+    ]
+    if command[0] == str(root / ".venv" / "bin" / "gunicorn"):
+        command[:1] = [sys.executable, "-m", "gunicorn"]
+    return command
+
+
+def unit_env(credentials: Path) -> dict[str, str | None]:
+    """The unit's environment: SECRET_KEY_FILE in the credentials directory (%d), and no home or
+    state folder, as a dynamic user has."""
+    name, _, value = unit_settings()["Environment"][0].partition("=")
+    return {name: value.replace("%d", str(credentials)), "HOME": "/nonexistent", "XDG_STATE_HOME": None}
+
+
+def credential(folder: Path, *keys: str) -> Path:
+    """The keys file as systemd copies it into the credentials directory: readable by its user only."""
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / "secret_keys"
+    if path.exists():
+        path.chmod(0o600)
+    path.write_text("".join(f"{key}\n" for key in keys))
+    path.chmod(0o400)
+    return folder
+
+
+def reload_as_systemd(root: Path, port: int, pid: int, env: dict[str, str | None]) -> tuple[int, str]:
+    """`systemctl reload`: each ExecReload in order, until one fails; its status and output."""
+    output = ""
+    for line in unit_settings()["ExecReload"]:
+        run = subprocess.run(
+            as_systemd_runs(line, root, port, pid),
+            cwd=root,
+            env=server_env(env, root / "state"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        output += run.stdout + run.stderr
+        if run.returncode:
+            return run.returncode, output
+    return 0, output
+
+
+# What breaks gunicorn.conf.py between two reloads, and what the failed check says.
+BROKEN_CONFIGS = {
+    "a syntax error": (lambda config: config.write_text("workers = (\n"), "Failed to read config file: "),
+    "moved away": (lambda config: config.rename(config.with_suffix(".bak")), "doesn't exist"),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_CONFIGS)
+def test_a_reload_with_a_broken_config_is_refused_and_the_instance_serves_on(tmp_path, broken):
+    """The unit's ExecReload lines, as systemd runs them, against its ExecStart: with gunicorn.conf.py
+    broken or gone, the check fails, no HUP is sent, and the instance serves on with its keys; put
+    right, the next reload takes the new keys."""
+    root = tmp_path / "opt"
+    root.mkdir()
+    for name in ("wsgiapp.py", "gunicorn.conf.py"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "html", root / "html")
+    credentials = credential(tmp_path / "credentials", TEST_KEY)
+    env = unit_env(credentials)
+    port = free_port()
+    command = as_systemd_runs(unit_settings()["ExecStart"][0], root, port)
+    with serve(command, port, env=env, cwd=root) as app:
+        before = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
+        spoil, message = BROKEN_CONFIGS[broken]
+        config = root / "gunicorn.conf.py"
+        spoil(config)
+        credential(credentials, NEW_KEY, TEST_KEY)
+        status, output = reload_as_systemd(root, port, app.process.pid, env)
+        assert status == 1
+        assert message in output
+        assert "Handling signal: hup" not in app.output()
+        assert app.process.poll() is None
+        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": before}).text
+        same = fetch(app.url + "/setcookie", **form("bob")).cookie_pair()
+        assert same == signed("bob", TEST_KEY, at=issued_at(same))
+
+        shutil.copy(ROOT / "gunicorn.conf.py", config)
+        assert reload_as_systemd(root, port, app.process.pid, env)[0] == 0
+        wait_for(lambda: signs_with(app, NEW_KEY), output=app.output)
+        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": before}).text
+
+
+def signs_with(app, key: str) -> bool:
+    cookie = fetch(app.url + "/setcookie", **form("carol")).cookie_pair()
+    return cookie == signed("carol", key, at=issued_at(cookie))
+
+
 def test_the_units_command_serves_with_the_keys_of_its_credential(tmp_path):
     """ExecStart as systemd runs it, with this repository for /opt/wsgiapp, the port for %i and a
     folder for the credentials directory (%d), in an environment without a home or state folder,
     as a dynamic user has: it signs with the first key of the file and accepts the others."""
     port = free_port()
-    credentials = tmp_path / "credentials"
-    credentials.mkdir(mode=0o700)
-    (credentials / "secret_keys").write_text(f"{NEW_KEY}\n{TEST_KEY}\n")
-    # As systemd makes the copy: readable by the service's user only.
-    (credentials / "secret_keys").chmod(0o400)
+    credentials = credential(tmp_path / "credentials", NEW_KEY, TEST_KEY)
     settings = unit_settings()
-    command = [
-        argument.replace("%i", str(port)).replace(UNIT_ROOT, str(ROOT))
-        for argument in shlex.split(settings["ExecStart"][0])
-    ]
-    command[:1] = [sys.executable, "-m", "gunicorn"]
-    name, _, value = settings["Environment"][0].partition("=")
-    env = {name: value.replace("%d", str(credentials)), "HOME": "/nonexistent", "XDG_STATE_HOME": None}
+    command = as_systemd_runs(settings["ExecStart"][0], ROOT, port)
     assert settings["WorkingDirectory"] == [UNIT_ROOT]
-    with serve(command, port, env=env, cwd=ROOT) as app:
+    with serve(command, port, env=unit_env(credentials), cwd=ROOT) as app:
         assert f"Listening at: http://127.0.0.1:{port}" in app.output()
         cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
         assert cookie == signed("alice", NEW_KEY, at=issued_at(cookie))

@@ -181,3 +181,46 @@ def test_every_setting_in_gunicorn_conf_is_one_gunicorn_knows():
         "on_reload",
     }
     assert names <= set(Config().settings)
+
+
+def test_reading_gunicorn_conf_imports_nothing_of_the_app():
+    """gunicorn.conf.py is settings and hooks: reading it imports neither wsgiapp nor its libraries."""
+    show = (
+        "import runpy, sys; runpy.run_path('gunicorn.conf.py');"
+        " print(sorted(name for name in ('wsgiapp', 'werkzeug', 'itsdangerous') if name in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", show], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert (run.stdout, run.stderr) == ("[]\n", "")
+
+
+OTHER_APP = """
+import sys
+
+
+def application(environ, start_response):
+    loaded = [name for name in ("wsgiapp", "werkzeug", "itsdangerous") if name in sys.modules]
+    body = repr(loaded).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def test_another_app_served_with_gunicorn_conf_gets_nothing_of_wsgiapp(tmp_path):
+    """No key, no wsgiapp, Werkzeug or itsdangerous in its workers, no line of wsgiapp's in the log."""
+    (tmp_path / "other.py").write_text(OTHER_APP)
+    port = free_port()
+    command = gunicorn_command(port, "-c", str(ROOT / "gunicorn.conf.py"), app="other:application")
+    with serve(command, port, cwd=tmp_path, env={"XDG_STATE_HOME": str(tmp_path / "state")}) as app:
+        assert fetch(app.url + "/").text == "[]"
+        assert "wsgiapp" not in app.output()
+    assert not (tmp_path / "state").exists()
+
+
+def test_no_request_header_moves_the_app(tmp_path):
+    """From 127.0.0.1, an address gunicorn trusts by default, SCRIPT_NAME and PATH_INFO headers are
+    dropped (forwarder_headers is empty): the app stays mounted at /, and answers the path asked for."""
+    port = free_port()
+    with serve(gunicorn_command(port), port, env={"SECRET_KEY": KEY}) as app:
+        for name, value in [("SCRIPT_NAME", "/mounted"), ("PATH_INFO", "/getcookie")]:
+            answer = fetch(app.url + "/", headers={name: value})
+            assert (answer.status, "<h1>Enter userID</h1>" in answer.text) == (200, True), name

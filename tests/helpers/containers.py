@@ -161,6 +161,10 @@ class Container:
         run = podman("logs", self.name, check=False)
         return run.stdout + run.stderr
 
+    def processes(self) -> list[str]:
+        """The command line of each process in the container."""
+        return podman("top", self.name, "args").stdout.splitlines()[1:]
+
     def state(self) -> str:
         return podman(
             "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.name
@@ -176,9 +180,12 @@ def answers(container: Container) -> bool:
 
 
 @contextlib.contextmanager
-def running(secrets: Path, env: dict[str, str] | None = None) -> Iterator[Container]:
+def running(
+    secrets: Path, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+) -> Iterator[Container]:
     """The image run as Kubernetes runs it (read-only, no capabilities, no new privileges), on a free
-    loopback port, the Secret folder mounted read-only and named by SECRET_KEY_FILE; removed after."""
+    loopback port, the Secret folder mounted read-only and named by SECRET_KEY_FILE, with podman's
+    options added; removed after."""
     container = Container(f"wsgiapp-test-{os.getpid()}-{free_port()}", free_port())
     variables = [
         f"--env={name}={value}"
@@ -188,7 +195,7 @@ def running(secrets: Path, env: dict[str, str] | None = None) -> Iterator[Contai
         "run", "--detach", "--name", container.name, *runtime(),
         "--read-only", "--read-only-tmpfs=false", "--cap-drop=ALL", "--security-opt=no-new-privileges",
         "--publish", f"127.0.0.1:{container.port}:8000",
-        "--volume", f"{secrets}:/run/secrets/wsgiapp:ro", *variables, IMAGE,
+        "--volume", f"{secrets}:/run/secrets/wsgiapp:ro", *variables, *options, IMAGE,
     )  # fmt: skip
     try:
         wait_for(lambda: answers(container), 30, container.logs)
