@@ -4,6 +4,7 @@ cookie and a cross-site post under gunicorn and the development server."""
 
 import concurrent.futures
 import shutil
+import subprocess
 import tempfile
 from http import HTTPStatus
 from pathlib import Path
@@ -29,12 +30,15 @@ from tests.helpers.oracle import welcome
 from tests.helpers.oracle import welcome_answer
 from tests.helpers.servers import ACCESS_LOG_WITH_PID
 from tests.helpers.servers import answering_workers
+from tests.helpers.servers import answers
 from tests.helpers.servers import booted_workers
 from tests.helpers.servers import devserver_command
 from tests.helpers.servers import free_port
 from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import mod_wsgi_command
 from tests.helpers.servers import serve
+from tests.helpers.servers import server_env
+from tests.helpers.servers import stop
 from tests.helpers.servers import uwsgi_command
 from tests.helpers.servers import wait_for
 from tests.helpers.servers import waitress_command
@@ -120,6 +124,63 @@ def test_every_server_loads_the_application_its_own_way(server):
                 HTTPStatus.METHOD_NOT_ALLOWED, f"This page takes {allow}.", ("Allow", allow)
             )
             assert as_sent_by_the_app(put) == unordered(expected)
+
+
+BAD_SETTING = "wsgiapp: COOKIE_MAX_AGE must be a positive whole number of seconds, not 'abc'"
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "waitress",
+        pytest.param("uwsgi --module", marks=pytest.mark.slow),
+        pytest.param("uwsgi --wsgi-file", marks=pytest.mark.slow),
+    ],
+)
+def test_a_bad_setting_stops_the_server_that_loads_the_app(server):
+    """waitress and uWSGI import the app at start: a bad setting stops them, with the one line."""
+    with tempfile.TemporaryDirectory() as folder:
+        command, cwd = loaded_by(server, free_port(), Path(folder))
+        run = subprocess.run(
+            command,
+            cwd=cwd,
+            env=server_env({"COOKIE_MAX_AGE": "abc"}, Path(folder)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert run.returncode == 4
+    assert [line for line in (run.stdout + run.stderr).splitlines() if "wsgiapp" in line] == [BAD_SETTING]
+
+
+@pytest.mark.slow
+def test_with_a_bad_setting_mod_wsgi_serves_no_app():
+    """mod_wsgi loads the script at start (mod_wsgi-express preloads it), logs the line, and answers
+    every request with its own 500 while the setting stays bad: never an app on other settings."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as log:
+        command, cwd = loaded_by("mod_wsgi", port, Path(folder))
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=server_env({"COOKIE_MAX_AGE": "abc"}, Path(folder)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def output() -> str:
+            log.seek(0)
+            return log.read().decode("utf-8", "replace")
+
+        try:
+            wait_for(lambda: answers(f"http://127.0.0.1:{port}/", process, output, status=500), 30, output)
+            assert fetch(f"http://127.0.0.1:{port}/getcookie").status == 500
+            assert "[wsgi:error] [pid " in output()
+            assert f"] {BAD_SETTING}\n" in output()
+        finally:
+            stop(process)
 
 
 @pytest.mark.parametrize("server", COMMANDS)

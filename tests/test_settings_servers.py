@@ -164,7 +164,11 @@ def test_a_short_key_is_served_with_a_warning():
     with serve(gunicorn_command(port), port, env={"SECRET_KEY": "short"}) as app:
         cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
         assert cookie == signed("alice", "short", at=issued_at(cookie))
-        assert "SECRET_KEY has 5 characters: use at least 32 random ones" in app.output()
+        # In gunicorn's error log and format, as every line of the app's, then the key's fingerprint.
+        assert app_lines(app.output()) == [
+            ("WARNING", "wsgiapp: SECRET_KEY has 5 characters: use at least 32 random ones"),
+            ("INFO", keys_line("short")),
+        ]
 
 
 def test_every_setting_in_gunicorn_conf_is_one_gunicorn_knows():
