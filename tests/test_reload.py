@@ -269,7 +269,8 @@ def test_a_reload_loads_new_code_and_keeps_the_old_when_it_cannot(tmp_path, brok
         assert welcomes(app, cookie)
         after = login(app, "bob")
         assert after == signed("bob", KEY, at=issued_at(after))
-        assert app_lines(app.output())[2:] == [("ERROR", REFUSED + reason)]
+        wait_for(lambda: len(app_lines(app.output())) > 2, output=app.output)
+        assert app_lines(app.output())[2:] == [("ERROR", REFUSED + reason)], app.output()
         assert app.process.poll() is None
 
 

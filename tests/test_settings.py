@@ -4,6 +4,8 @@ as an operator sees it from settings_or_exit: exit status 4 and one exact line o
 started here (tests/test_settings_servers.py starts them)."""
 
 import errno
+import hashlib
+import hmac
 import logging
 import multiprocessing
 import os
@@ -22,7 +24,10 @@ from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import sign
 from tests.helpers.servers import server_env
+from wsgiapp import GunicornErrorLog
 from wsgiapp import Settings
+from wsgiapp import app_from
+from wsgiapp import log_handler
 from wsgiapp import make_app
 from wsgiapp import settings_from
 from wsgiapp import settings_or_exit
@@ -516,3 +521,53 @@ def test_a_generated_key_that_cannot_be_written_stops_with_one_line(tmp_path, ca
         f" {tmp_path}/wsgiapp/secret_key (Read-only file system): set SECRET_KEY or SECRET_KEY_FILE"
     )
     assert os.listdir(tmp_path / "wsgiapp") == []
+
+
+# --- The log ------------------------------------------------------------------------------------
+
+
+def test_building_the_app_names_its_keys_by_fingerprint(caplog):
+    with caplog.at_level(logging.INFO, logger="wsgiapp"):
+        app = app_from({"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}"})
+        app_from({"SECRET_KEY": OLD_KEY})
+    assert log_records(caplog) == [
+        ("wsgiapp", "INFO", keys_line(KEY, OLD_KEY, OLDER_KEY)),
+        ("wsgiapp", "INFO", keys_line(OLD_KEY)),
+    ]
+    assert app.signer.secret_keys[-1] == hmac.new(KEY.encode(), b"wsgiapp.userID", hashlib.sha256).digest()
+
+
+@pytest.fixture
+def gunicorn_error_log():
+    """gunicorn's error logger as gunicorn sets it up (a handler, its level, not propagating), with
+    a handler that keeps what reaches it; put back as it was after."""
+    error_log = logging.getLogger("gunicorn.error")
+    kept = (error_log.handlers[:], error_log.level, error_log.propagate)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    error_log.handlers = [handler]
+    error_log.propagate = False
+    yield error_log, records
+    error_log.handlers, error_log.level, error_log.propagate = kept
+
+
+def test_under_gunicorn_the_apps_lines_go_to_its_error_log_at_its_level(gunicorn_error_log):
+    """gunicorn's own handlers write them, in its format and to its file; below its --log-level, not."""
+    error_log, records = gunicorn_error_log
+    handler = log_handler()
+    assert isinstance(handler, GunicornErrorLog)
+    error_log.setLevel(logging.WARNING)
+    info = logging.makeLogRecord({"name": "wsgiapp", "levelno": logging.INFO, "msg": "wsgiapp: keys"})
+    warning = logging.makeLogRecord({"name": "wsgiapp", "levelno": logging.WARNING, "msg": "wsgiapp: short"})
+    handler.handle(info)
+    handler.handle(warning)
+    assert records == [warning]
+
+
+def test_elsewhere_the_apps_lines_go_to_stderr():
+    """Outside gunicorn (its error logger has no handler), as uWSGI, mod_wsgi and waitress collect it."""
+    assert not logging.getLogger("gunicorn.error").handlers
+    handler = log_handler()
+    assert type(handler) is logging.StreamHandler
+    assert handler.stream is sys.stderr

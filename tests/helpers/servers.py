@@ -393,7 +393,8 @@ def make_tls(folder: Path) -> ssl.SSLContext:
 
 def gunicorn_conf() -> dict[str, object]:
     """The names gunicorn.conf.py defines, as gunicorn reads them, but for modules: the file run by
-    a Python of its own, as it builds the app there (with a test key); a function by its type."""
+    a Python of its own, without WEB_CONCURRENCY (which would leave workers unset); a function by
+    its type."""
     show = (
         "import json, runpy, types;"
         " names = runpy.run_path('gunicorn.conf.py');"
@@ -404,7 +405,7 @@ def gunicorn_conf() -> dict[str, object]:
     run = subprocess.run(
         [sys.executable, "-c", show],
         cwd=ROOT,
-        env={**os.environ, "SECRET_KEY": "k" * 32},
+        env={name: value for name, value in os.environ.items() if name != "WEB_CONCURRENCY"},
         capture_output=True,
         text=True,
         check=True,
