@@ -271,3 +271,27 @@ def test_workers_share_the_generated_key():
         assert [(answer.status, welcome("alice") in answer.text) for answer in answers] == [
             (200, True)
         ] * len(answers)
+
+
+def test_the_development_server_serves_edits_to_the_code_and_the_pages(tmp_path):
+    """What the README says to run while editing: its reloader restarts the server when wsgiapp.py or
+    a page of html/ changes (gunicorn --reload cannot: tests/test_reload.py)."""
+    shutil.copy(ROOT / "wsgiapp.py", tmp_path / "wsgiapp.py")
+    shutil.copytree(ROOT / "html", tmp_path / "html")
+    port = free_port()
+    command = [arg for arg in devserver_command(port) if arg != "--no-reload"]
+    with serve(command, port, env={"SECRET_KEY": TEST_KEY}, cwd=tmp_path) as app:
+        index = tmp_path / "html" / "index.html"
+        index.write_text(index.read_text().replace("<h1>Enter userID</h1>", "<h1>Edited</h1>"))
+        wait_for(lambda: "<h1>Edited</h1>" in text_of(app.url + "/"), output=app.output)
+        module = tmp_path / "wsgiapp.py"
+        module.write_text(module.read_text().replace('"There is no page at this address."', '"Nothing."'))
+        wait_for(lambda: "<p>Nothing.</p>" in text_of(app.url + "/nowhere"), output=app.output)
+
+
+def text_of(url: str) -> str:
+    """The page at url; none while the server restarts."""
+    try:
+        return fetch(url).text
+    except OSError:
+        return ""
