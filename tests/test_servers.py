@@ -36,6 +36,7 @@ from tests.helpers.servers import devserver_command
 from tests.helpers.servers import free_port
 from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import mod_wsgi_command
+from tests.helpers.servers import read_log
 from tests.helpers.servers import serve
 from tests.helpers.servers import server_env
 from tests.helpers.servers import stop
@@ -171,8 +172,7 @@ def test_with_a_bad_setting_mod_wsgi_serves_no_app():
         )
 
         def output() -> str:
-            log.seek(0)
-            return log.read().decode("utf-8", "replace")
+            return read_log(log)
 
         try:
             wait_for(lambda: answers(f"http://127.0.0.1:{port}/", process, output, status=500), 30, output)

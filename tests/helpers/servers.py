@@ -62,9 +62,15 @@ class Server:
 
     def output(self) -> str:
         """What the server has printed so far (stdout and stderr)."""
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace")
+        return read_log(self.log)
+
+
+def read_log(log) -> str:
+    """What a process has written to log, a file it shares with this one. Read with pread: a seek
+    would move the offset the process writes at (one open file, one offset), and its next line
+    would overwrite the start of the file."""
+    size = os.fstat(log.fileno()).st_size
+    return os.pread(log.fileno(), size, 0).decode("utf-8", "replace")
 
 
 def free_port() -> int:
