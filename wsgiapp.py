@@ -215,7 +215,8 @@ def delete_cookie(environ: Environ, app: App) -> Reply:
 # --- 3. The form ----------------------------------------------------------------------------------
 
 URLENCODED = "application/x-www-form-urlencoded"
-FORM_TYPES = frozenset({URLENCODED, "multipart/form-data"})
+MULTIPART = "multipart/form-data"
+FORM_TYPES = frozenset({URLENCODED, MULTIPART})
 # What a server's wsgi.input raises on a body the client broke: OSError for a dropped connection,
 # Werkzeug's dev server's bad chunks and gunicorn's NoMoreData; gunicorn's ParseException for the
 # rest of its chunked framing (InvalidChunkSize, ChunkMissingTerminator, bad trailers).
@@ -265,12 +266,19 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
     try:
         body = read_body(environ, content_length)
     except BROKEN_BODY:
-        return error_reply(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
+        return UNREADABLE_REPLY
     if len(body) > MAX_BODY_SIZE:
         return TOO_LARGE_REPLY
     if content_length is not None and len(body) < content_length:
         return error_reply(HTTPStatus.BAD_REQUEST, "The form ended before its announced length.", PRIVATE)
-    if mimetype == URLENCODED:
+    if mimetype == MULTIPART:
+        # Every byte UTF-8, as the urlencoded parser requires: Werkzeug's multipart parser would decode
+        # a field that is not with "replace" (U+FFFD), or as Latin-1 where the part says so.
+        try:
+            body.decode()
+        except UnicodeDecodeError:
+            return UNREADABLE_REPLY
+    else:
         # Counted as parse_qsl's max_num_fields counts: Werkzeug's max_form_parts is for multipart only.
         if body.count(b"&") >= MAX_FORM_PARTS:
             return TOO_LARGE_REPLY
@@ -281,14 +289,14 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
             try:
                 unquote_to_bytes(body).decode()
             except UnicodeDecodeError:
-                return error_reply(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
+                return UNREADABLE_REPLY
     try:
         _, form, files = FORM_PARSER.parse(io.BytesIO(body), mimetype, len(body), options)
     except RequestEntityTooLarge:
         return TOO_LARGE_REPLY
     except ValueError:
         # A malformed multipart body, or bytes that are not UTF-8 (UnicodeDecodeError).
-        return error_reply(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
+        return UNREADABLE_REPLY
     for upload in files.values():
         upload.close()
     return form
@@ -296,6 +304,45 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
 
 # Cc: C0 and C1 controls (CR, LF, NUL, DEL...); Cs: lone surrogates, which cannot be encoded.
 FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs"})
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15.1): characters drawn as
+# nothing (zero-width space, word joiner, soft hyphen, BOM, fillers, variation selectors, tags...). It
+# holds every Bidi_Control character (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), which
+# reorder the text around them (CVE-2021-42574). A name with one would look like another name.
+DEFAULT_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+ZERO_WIDTH_JOINER = "\u200d"
+VARIATION_SELECTORS = "\ufe0e\ufe0f"
+# Emoji (Symbol, other) and the skin tones that modify them (Symbol, modifier).
+EMOJI_CATEGORIES = frozenset({"So", "Sk"})
+
+
+def is_emoji(char: str) -> bool:
+    return char != "" and unicodedata.category(char) in EMOJI_CATEGORIES
+
+
+def in_emoji_sequence(name: str, at: int) -> bool:
+    """Whether name[at], a joiner or a variation selector, is part of an emoji sequence (Unicode TS #51):
+    a variation selector right after an emoji ("❤️"), a joiner between two ("👩‍💻"), the first of
+    which may carry its variation selector."""
+    before = name[at - 1] if at else ""
+    if name[at] in VARIATION_SELECTORS:
+        return is_emoji(before)
+    if before != "" and before in VARIATION_SELECTORS and at > 1:
+        before = name[at - 2]
+    return is_emoji(before) and at + 1 < len(name) and is_emoji(name[at + 1])
+
+
+def hidden_character(name: str) -> str | None:
+    """The first character of name that is drawn as nothing or reorders the text, but for the joiners
+    and variation selectors of emoji sequences; None if there is none."""
+    for match in DEFAULT_IGNORABLE.finditer(name):
+        char = match.group()
+        if char not in ZERO_WIDTH_JOINER + VARIATION_SELECTORS or not in_emoji_sequence(name, match.start()):
+            return char
+    return None
 
 
 def name_error(names: list[str]) -> str | None:
@@ -312,6 +359,13 @@ def name_error(names: list[str]) -> str | None:
     # isprintable() is False for every Cc and Cs character (and for some others): only then look closer.
     if not name.isprintable() and any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
         return "The user ID must not contain control characters."
+    hidden = hidden_character(name)
+    if hidden is not None:
+        what = unicodedata.name(hidden, "an unassigned character")
+        return (
+            "The user ID must not contain characters that are invisible or reorder the text:"
+            f" U+{ord(hidden):04X} {what}."
+        )
     return None
 
 
@@ -394,13 +448,36 @@ def unsign_name(app: App, value: str) -> str | None:
     return name if encode_name(name) == encoded and name_error([name]) is None else None
 
 
+def user_cookie_values(environ: Environ) -> list[str]:
+    """The values of the user cookie in the Cookie header, found as a browser writes the header
+    (RFC 6265, section 5.4): `name=value` pairs, each after the start or a ";" and spaces.
+
+    The user cookie's own pairs are found first, and only they go to Werkzeug's parse_cookie. Other
+    sites of this host set cookies of their own, in any bytes and any number, and parse_cookie over the
+    whole header would let them in: it reads a `"` in any value as the start of a quoted string that
+    runs on across ";" (a neighbour's `a="` swallows the user's pair), and it parses every neighbour,
+    the time growing with them. No "," splits a pair either: a neighbour's value never becomes a user
+    cookie. The header comes as the server hands it over (each byte one character, PEP 3333).
+    """
+    header = environ.get("HTTP_COOKIE", "")
+    name = cookie_name(environ)
+    key = name + "="
+    pairs = []
+    start = header.find(key)
+    while start != -1:
+        before = start
+        while before and header[before - 1] in " \t":
+            before -= 1
+        if not before or header[before - 1] == ";":
+            end = header.find(";", start)
+            pairs.append(header[start:] if end == -1 else header[start:end])
+        start = header.find(key, start + len(key))
+    return parse_cookie("; ".join(pairs)).getlist(name) if pairs else []
+
+
 def read_user(environ: Environ, app: App) -> tuple[str | None, bool]:
     """Return the verified user ID, if any, and whether a bad cookie should be cleared."""
-    # Only the user cookie's bytes decide: other sites of this host set cookies of their own, in any
-    # bytes. werkzeug.http.parse_cookie decodes the whole header as UTF-8 and fails on one bad byte
-    # anywhere; its Sans-IO core parses the header as the server hands it over (each byte one
-    # character, PEP 3333), and the user cookie's value must be ASCII (COOKIE_VALUE) anyway.
-    values = parse_cookie(environ.get("HTTP_COOKIE")).getlist(cookie_name(environ))
+    values = user_cookie_values(environ)
     if not values:
         return None, False
     if len(values) > 1:
@@ -408,7 +485,11 @@ def read_user(environ: Environ, app: App) -> tuple[str | None, bool]:
         # header does not say which. Neither names a user, whichever of them would verify.
         return None, True
     name = unsign_name(app, values[0])
-    return name, name is None
+    # A comma, which no cookie of the app's holds, comes from two Cookie lines the server joined
+    # (RFC 9110, section 5.3; gunicorn and Werkzeug's server join them with ", ", which parse_cookie
+    # skips): the value may hold the user's good cookie, and it is not cleared. Neither is it read: a
+    # browser sends one Cookie line (RFC 6265, section 5.4), and the pieces cannot be told apart.
+    return name, name is None and "," not in values[0]
 
 
 def is_https(environ: Environ) -> bool:
@@ -571,6 +652,7 @@ TOO_LARGE_REPLY = error_reply(
     f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts.",
     PRIVATE,
 )
+UNREADABLE_REPLY = error_reply(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
 SERVER_ERROR_REPLY = error_reply(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
 # What browsers and crawlers ask for: the icon the pages declare, and the rules for crawlers.
 FAVICON_REPLY = file_reply("favicon.svg", "image/svg+xml")
@@ -645,38 +727,65 @@ def check_owned(info: os.stat_result, what: str) -> None:
         )
 
 
+# A key file is a few lines: anything larger is not one (SECRET_KEY_FILE=/var/log/syslog, a disk image).
+MAX_KEY_FILE_SIZE = 64 * 1024
+
+
+def shown(path: Path | str) -> str:
+    """A path as a message shows it: as it is, or quoted where it holds a line break or another
+    character that is not printable, so that the message stays one line."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 def read_key_file(path: Path, what: str, generated: bool = False) -> tuple[str, ...]:
     """The keys in a file, one a line: the first signs, the others still verify; blank lines are skipped.
 
-    A file that others can write is refused. SECRET_KEY_FILE is read through symbolic links (systemd's
+    It must be a regular file, opened without blocking (a FIFO would wait for a writer forever), of at
+    most MAX_KEY_FILE_SIZE bytes, owned by root or by the app's own user, and writable by nobody else:
+    whoever can write it chooses the key. SECRET_KEY_FILE is read through symbolic links (systemd's
     credentials and Kubernetes' Secret volumes are links); the generated key file must be a file of
     the app's own user, not a link.
     """
+    name = f"{what} {shown(path)}"
     try:
-        fd = os.open(path, os.O_RDONLY | (os.O_NOFOLLOW if generated else 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (os.O_NOFOLLOW if generated else 0))
         try:
             info = os.fstat(fd)
-            with open(fd, "rb", closefd=False) as file:
-                lines = file.read().decode("utf-8").splitlines()
+            data = b""
+            if stat.S_ISREG(info.st_mode):
+                with open(fd, "rb", closefd=False) as file:
+                    data = file.read(MAX_KEY_FILE_SIZE + 1)
         finally:
             os.close(fd)
-    except UnicodeDecodeError:
-        raise SettingsError(f"{what} {path} is not UTF-8 text") from None
     except OSError as error:
         reason = "it is a symbolic link" if generated and error.errno == errno.ELOOP else error.strerror
-        raise SettingsError(f"{what} {path} cannot be read: {reason}") from None
+        raise SettingsError(f"{name} cannot be read: {reason}") from None
+    except ValueError:  # a NUL, or a lone surrogate, in the name: no file has that name
+        raise SettingsError(f"{name} cannot be read: no file can have that name") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SettingsError(f"{name} is not a regular file (a folder, a FIFO, a device...)")
+    if len(data) > MAX_KEY_FILE_SIZE:
+        raise SettingsError(f"{name} is larger than {MAX_KEY_FILE_SIZE // 1024} KiB: it holds no keys")
     if generated:
-        check_owned(info, f"{what} {path}")
-    check_private(info, f"{what} {path}")
+        check_owned(info, name)
+    elif info.st_uid not in (0, os.geteuid()):
+        raise SettingsError(
+            f"{name} belongs to user {info.st_uid}, who could choose the key: make it root's or user"
+            f" {os.geteuid()}'s, who runs the app (chown)"
+        )
+    check_private(info, name)
     if info.st_mode & stat.S_IROTH:
-        log.warning("wsgiapp: %s %s can be read by every user of the machine: chmod 600 it", what, path)
+        log.warning("wsgiapp: %s can be read by every user of the machine: chmod 600 it", name)
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise SettingsError(f"{name} is not UTF-8 text") from None
     keys = tuple(
-        check_key(line, f"line {number} of {what} {path}")
-        for number, line in enumerate(lines, 1)
-        if line.strip()
+        check_key(line, f"line {number} of {name}") for number, line in enumerate(lines, 1) if line.strip()
     )
     if not keys:
-        raise SettingsError(f"{what} {path} holds no key")
+        raise SettingsError(f"{name} holds no key")
     return keys
 
 
@@ -694,10 +803,11 @@ def generated_key_path(env: Mapping[str, str]) -> Path:
     return Path(state, "wsgiapp", "secret_key")
 
 
-def no_place_for(path: Path, error: OSError) -> SettingsError:
+def no_place_for(path: Path, error: Exception) -> SettingsError:
+    reason = error.strerror if isinstance(error, OSError) else "no folder can have that name"
     return SettingsError(
-        f"SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in {path}"
-        f" ({error.strerror}): set SECRET_KEY or SECRET_KEY_FILE"
+        f"SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in {shown(path)}"
+        f" ({reason}): set SECRET_KEY or SECRET_KEY_FILE"
     )
 
 
@@ -710,10 +820,10 @@ def generated_key(path: Path) -> tuple[str, ...]:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder = path.parent.stat()
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the name
         raise no_place_for(path, error) from None
-    check_owned(folder, f"the generated key's folder {path.parent}")
-    check_private(folder, f"the generated key's folder {path.parent}")
+    check_owned(folder, f"the generated key's folder {shown(path.parent)}")
+    check_private(folder, f"the generated key's folder {shown(path.parent)}")
     if not os.path.lexists(path):
         try:
             # mkstemp: O_EXCL and mode 0600. The key is written to a file of its own, then linked to
@@ -755,7 +865,8 @@ def keys_from(env: Mapping[str, str]) -> tuple[str, ...]:
     path = generated_key_path(env)
     keys = generated_key(path)
     log.warning(
-        "wsgiapp: SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in %s", path
+        "wsgiapp: SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key in %s",
+        shown(path),
     )
     return keys
 
@@ -764,11 +875,16 @@ def max_age_from(env: Mapping[str, str]) -> int | None:
     value = env.get("COOKIE_MAX_AGE", "")
     if not value:
         return None
-    if not (value.isascii() and value.isdigit() and int(value) > 0):
+    if not (value.isascii() and value.isdigit() and value.strip("0")):
         raise SettingsError(f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}")
-    if int(value) > MAX_COOKIE_AGE:
-        raise SettingsError(f"COOKIE_MAX_AGE may be at most {MAX_COOKIE_AGE} seconds (400 days), not {value}")
-    return int(value)
+    # Compared as text first: int() refuses more than 4,300 digits with an error of its own.
+    digits = value.lstrip("0")
+    if len(digits) > len(str(MAX_COOKIE_AGE)) or int(digits) > MAX_COOKIE_AGE:
+        shown_value = digits if len(digits) <= 20 else f"a number of {len(digits)} digits"
+        raise SettingsError(
+            f"COOKIE_MAX_AGE may be at most {MAX_COOKIE_AGE} seconds (400 days), not {shown_value}"
+        )
+    return int(digits)
 
 
 def settings_from(env: Mapping[str, str]) -> Settings:

@@ -26,6 +26,7 @@ from tests.helpers.oracle import CLEARED_HTTPS
 from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import COOKIE_OCTETS
 from tests.helpers.oracle import MULTIPART
+from tests.helpers.oracle import NOUSER
 from tests.helpers.oracle import PRIVATE
 from tests.helpers.oracle import REDIRECT
 from tests.helpers.oracle import SECURE_COOKIE_ATTRIBUTES
@@ -170,6 +171,66 @@ def test_getcookie_finds_the_cookie_among_others(raw_client):
     response = raw_client.get("/getcookie", headers={"Cookie": cookie})
     assert welcome("Zoë") in assert_page(response, HTTPStatus.OK, private=True)
     assert "Set-Cookie" not in response.headers
+
+
+# /getcookie with no user cookie: the page that says so, never cached, and no cookie set or cleared.
+NO_USER_ANSWER = ("200 OK", page_headers(NOUSER, *PRIVATE), NOUSER)
+
+
+# Neighbours: other sites of this host set cookies of their own, which must never disturb the user's.
+
+
+@pytest.mark.parametrize(
+    ("scheme", "cookie"),
+    [
+        # A sibling subdomain's two cookies whose values are a lone quote (Domain=example.com): as
+        # Chromium sends them, around the user's. Werkzeug's parse_cookie would read `"; ...; b="`
+        # as one quoted string, and the user's cookie in it.
+        ("https", 'a="; __Host-userID={value}; b="'),
+        ("http", 'a="; userID={value}; b="'),
+        ("http", 'a="x; userID={value}'),
+        ("http", "a=b,c; userID={value}; d=\xe9\xff"),
+        # 8 KB of neighbours around it.
+        ("http", "; ".join(f"n{number}=v{number:03d}" for number in range(1000)) + "; userID={value}; z=1"),
+    ],
+    ids=["quotes-https", "quotes-http", "open-quote", "odd-bytes", "8-kb-of-neighbours"],
+)
+def test_neighbours_never_hide_the_users_cookie(scheme, cookie):
+    value = sign("alice")
+    answer = call("GET", "/getcookie", cookie=cookie.format(value=value), scheme=scheme)
+    assert answer.exact == welcome_answer("alice")
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "a=x, userID={value}",
+        'a="x; userID={value}"',
+        "a=x,userID={value}",
+        "userID{value}",
+        "xuserID={value}",
+        "user ID={value}",
+    ],
+    ids=["after-a-comma", "inside-quotes", "after-a-bare-comma", "no-equals", "longer-name", "spaced-name"],
+)
+def test_no_neighbours_value_is_read_as_the_users_cookie(cookie):
+    """Only a pair of the user cookie's own name, after the start or a ";", is the user's: no comma
+    splits a pair, and no neighbour's value, quoted or not, holds a user cookie."""
+    answer = call("GET", "/getcookie", cookie=cookie.format(value=sign("mallory")))
+    assert answer.exact == NO_USER_ANSWER
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [("userID={value}", "theme=dark"), ("theme=dark", "userID={value}")],
+    ids=["user-cookie-first", "user-cookie-second"],
+)
+@pytest.mark.parametrize("separator", [", ", ","])
+def test_two_cookie_lines_joined_by_a_comma_never_clear_the_users_cookie(lines, separator):
+    """HTTP/1.1 servers join two Cookie lines with ", " (RFC 9110, section 5.3). A browser sends one
+    (RFC 6265, section 5.4): the joined header welcomes nobody, in either order, and clears nothing."""
+    cookie = separator.join(lines).format(value=sign("alice"))
+    assert call("GET", "/getcookie", cookie=cookie).exact == NO_USER_ANSWER
 
 
 # Bad cookies: no user, and the cookie cleared

@@ -90,6 +90,13 @@ def test_a_hand_written_multipart_body_works():
         (URLENCODED, b"nm=al%FFice"),
         (URLENCODED, b"nm=Jos%C3"),
         (URLENCODED, b"nm=alice&x=%ED%A0%80"),
+        # Werkzeug's multipart parser would read these as "al\ufffdice" and "Jos\xe9": not UTF-8 either.
+        (MULTIPART_B, multipart([("nm", b"al\xffice")])),
+        (
+            MULTIPART_B,
+            b"--b\r\nContent-Disposition: form-data; name=nm\r\nContent-Type: text/plain; charset=iso-8859-1"
+            b"\r\n\r\nJos\xe9\r\n--b--\r\n",
+        ),
     ],
     ids=[
         "no-boundary",
@@ -100,6 +107,8 @@ def test_a_hand_written_multipart_body_works():
         "escaped-not-utf8",
         "cut-escape",
         "escaped-surrogate",
+        "multipart-not-utf8",
+        "multipart-latin-1",
     ],
 )
 def test_a_broken_form_is_400(content_type, data):
@@ -247,6 +256,8 @@ def test_without_a_length_or_an_ended_stream_the_body_is_not_read(content_type, 
 
 # Bad names: 400, the form again with a message, nothing set
 
+HIDDEN = "The user ID must not contain characters that are invisible or reorder the text: "
+
 
 @pytest.mark.parametrize(
     ("fields", "error"),
@@ -263,10 +274,37 @@ def test_without_a_length_or_an_ended_stream_the_body_is_not_read(content_type, 
         ([("nm", "a\x00b")], "The user ID must not contain control characters."),
         ([("nm", "a\x7f")], "The user ID must not contain control characters."),
         ([("nm", "a\x85b")], "The user ID must not contain control characters."),
+        # Names that pretend to be others (CVE-2021-42574): the text reordered, or invisible characters.
+        ([("nm", "adm\u202enimda")], HIDDEN + "U+202E RIGHT-TO-LEFT OVERRIDE."),
+        ([("nm", "\u2066admin")], HIDDEN + "U+2066 LEFT-TO-RIGHT ISOLATE."),
+        ([("nm", "admin\u200b")], HIDDEN + "U+200B ZERO WIDTH SPACE."),
+        ([("nm", "ad\u00admin")], HIDDEN + "U+00AD SOFT HYPHEN."),
+        ([("nm", "\ufeffadmin")], HIDDEN + "U+FEFF ZERO WIDTH NO-BREAK SPACE."),
+        ([("nm", "ad\u2060min")], HIDDEN + "U+2060 WORD JOINER."),
+        ([("nm", "\u3164admin")], HIDDEN + "U+3164 HANGUL FILLER."),
+        # A joiner or a variation selector outside an emoji sequence.
+        ([("nm", "ad\u200dmin")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
+        ([("nm", "\u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
+        ([("nm", "admin\ufe0f")], HIDDEN + "U+FE0F VARIATION SELECTOR-16."),
     ],
 )
 def test_bad_names_get_the_form_again_with_a_message(fields, error):
     assert post(form(fields, "urlencoded")[0]).exact == form_again(error)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\U0001f469\u200d\U0001f4bb dev",  # woman technologist: woman, joiner, laptop
+        "\u2764\ufe0f",  # red heart, as an emoji
+        "\u2764\ufe0f\u200d\U0001f525",  # heart on fire
+        "\U0001f469\U0001f3fd\u200d\U0001f4bb",  # with a skin tone
+        "\u0645\u0631\u062d\u0628\u0627 Zo\u00eb",  # right-to-left letters need no control
+    ],
+)
+def test_emoji_sequences_and_other_scripts_are_names(client, name):
+    login(client, name)
+    assert welcome(name) in client.get("/getcookie").get_data(as_text=True)
 
 
 def test_a_bad_name_leaves_an_existing_cookie_alone(client):

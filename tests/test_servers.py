@@ -6,6 +6,7 @@ import concurrent.futures
 import shutil
 import subprocess
 import tempfile
+import time
 from http import HTTPStatus
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
+from tests.helpers.answer import parse_response
+from tests.helpers.answer import send_raw
 from tests.helpers.oracle import ALLOW
 from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import INDEX
@@ -295,3 +298,35 @@ def text_of(url: str) -> str:
         return fetch(url).text
     except OSError:
         return ""
+
+
+def get_with_cookie_lines(port: int, *lines: str):
+    """GET /getcookie over a raw socket, with each of lines as a Cookie header line of its own."""
+    cookies = "".join(f"Cookie: {line}\r\n" for line in lines)
+    request = f"GET /getcookie HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookies}Connection: close\r\n\r\n"
+    return parse_response(send_raw(port, request.encode("latin-1")))
+
+
+# About 7 KB in all: gunicorn refuses a header line over limit_request_field_size (8190 bytes).
+NEIGHBOURS = "; ".join(f"n{number}=v{number:02d}" for number in range(640))
+
+
+def test_under_gunicorn_neighbours_never_disturb_the_user():
+    """Over a raw socket to gunicorn: a sibling's lone quotes around the user's cookie, 8 KB of
+    neighbours, and two Cookie lines, which gunicorn joins with "," (in either order: nobody
+    welcomed, nothing cleared)."""
+    port = free_port()
+    with serve(gunicorn_command(port), port, env={"SECRET_KEY": TEST_KEY}) as app:
+        value = sign("alice", at=int(time.time()))
+        for header in [f'a="; userID={value}; b="', f"{NEIGHBOURS}; userID={value}"]:
+            answer = get_with_cookie_lines(port, header)
+            assert (answer.status, welcome("alice") in answer.text, answer.values("Set-Cookie")) == (
+                200,
+                True,
+                [],
+            )
+        for lines in [(f"userID={value}", "a=b; c=d"), ("a=b; c=d", f"userID={value}")]:
+            answer = get_with_cookie_lines(port, *lines)
+            assert (answer.status, answer.values("Set-Cookie")) == (200, [])
+            assert "<h1>No user is set</h1>" in answer.text
+        assert app.process.poll() is None

@@ -17,6 +17,10 @@ import tempfile
 from wsgiref.validate import validator
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from tests.helpers.inprocess import BufferedClient
 from tests.helpers.oracle import ROOT
@@ -26,6 +30,7 @@ from tests.helpers.oracle import sign
 from tests.helpers.servers import server_env
 from wsgiapp import GunicornErrorLog
 from wsgiapp import Settings
+from wsgiapp import SettingsError
 from wsgiapp import app_from
 from wsgiapp import log_handler
 from wsgiapp import make_app
@@ -220,10 +225,62 @@ def test_a_key_file_is_utf8_whatever_the_locale(tmp_path):
 
 
 def test_a_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, caplog):
-    for path, reason in [(tmp_path / "missing", "No such file or directory"), (tmp_path, "Is a directory")]:
-        assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
-            f"SECRET_KEY_FILE {path} cannot be read: {reason}"
-        )
+    missing = tmp_path / "missing"
+    assert stopped(caplog, {"SECRET_KEY_FILE": str(missing)}) == one_line(
+        f"SECRET_KEY_FILE {missing} cannot be read: No such file or directory"
+    )
+    # No file can have a NUL in its name; a line break in the name is shown quoted, on one line.
+    assert stopped(caplog, {"SECRET_KEY_FILE": "keys\x00"}) == one_line(
+        "SECRET_KEY_FILE 'keys\\x00' cannot be read: no file can have that name"
+    )
+    assert stopped(caplog, {"SECRET_KEY_FILE": "ke\nys"}) == one_line(
+        "SECRET_KEY_FILE 'ke\\nys' cannot be read: No such file or directory"
+    )
+
+
+NOT_REGULAR = "is not a regular file (a folder, a FIFO, a device...)"
+
+
+@pytest.mark.parametrize("kind", ["folder", "FIFO", "device"])
+def test_a_key_file_that_is_not_a_regular_file_stops_at_once(tmp_path, caplog, kind):
+    """A FIFO is opened without waiting for a writer, /dev/zero is not read: neither can hang."""
+    if kind == "folder":
+        path = tmp_path
+    elif kind == "FIFO":
+        path = tmp_path / "keys"
+        os.mkfifo(path, 0o600)
+    else:
+        path = "/dev/zero"
+    assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
+        f"SECRET_KEY_FILE {path} {NOT_REGULAR}"
+    )
+
+
+def test_a_key_file_over_64_kib_stops_with_one_line(tmp_path, caplog):
+    path = tmp_path / "keys"
+    line = KEY + "\n"
+    path.write_text(line * (64 * 1024 // len(line)))
+    path.chmod(0o600)
+    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys[0] == KEY
+    with path.open("a") as file:
+        file.write(line)
+    assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
+        f"SECRET_KEY_FILE {path} is larger than 64 KiB: it holds no keys"
+    )
+
+
+def test_a_key_file_another_user_owns_stops_with_one_line(tmp_path, caplog):
+    """Its owner could rewrite it, and so choose the key, whatever its mode."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user takes root (CI runs as root)")
+    path = tmp_path / "keys"
+    path.write_text(f"{KEY}\n")
+    path.chmod(0o644)
+    os.chown(path, OTHER_USER, OTHER_USER)
+    assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
+        f"SECRET_KEY_FILE {path} belongs to user {OTHER_USER}, who could choose the key: make it root's"
+        f" or user {os.geteuid()}'s, who runs the app (chown)"
+    )
 
 
 @pytest.mark.parametrize("other", ["SECRET_KEY", "SECRET_KEY_FALLBACKS"])
@@ -505,7 +562,7 @@ def test_a_generated_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, 
     path = tmp_path / "wsgiapp" / "secret_key"
     path.mkdir(parents=True)
     assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
-        f"the generated key file {path} cannot be read: Is a directory"
+        f"the generated key file {path} {NOT_REGULAR}"
     )
 
 
@@ -571,3 +628,42 @@ def test_elsewhere_the_apps_lines_go_to_stderr():
     handler = log_handler()
     assert type(handler) is logging.StreamHandler
     assert handler.stream is sys.stderr
+
+
+# --- Any setting, however malformed -------------------------------------------------------------
+
+# Text as the environment can hold it: any character but NUL (which no environment variable holds),
+# with surrogates for the bytes that are not UTF-8 (os.environ's surrogateescape).
+env_text = st.text(
+    st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=40
+) | st.text(st.sampled_from("0123456789\u0663\u0660+- \t\n,\udcff\u00a0\u200b"), max_size=12)
+
+
+@given(
+    key=st.none() | env_text,
+    fallbacks=st.none() | env_text,
+    key_file=st.none() | env_text,
+    max_age=st.none()
+    | env_text
+    | st.builds(str.__mul__, st.sampled_from("0123456789"), st.integers(1, 6000)),
+)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_setting_is_read_or_refused_with_one_line(tmp_path, key, fallbacks, key_file, max_age):
+    """settings_from either reads the settings or refuses them with a SettingsError of one line,
+    never another exception: thousands of digits, other scripts' digits, signs, spaces, control
+    characters, any file name. With no key set, the generated key is kept in a folder of the test's."""
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    for name, value in [
+        ("SECRET_KEY", key),
+        ("SECRET_KEY_FALLBACKS", fallbacks),
+        ("SECRET_KEY_FILE", key_file),
+        ("COOKIE_MAX_AGE", max_age),
+    ]:
+        if value is not None:
+            env[name] = value
+    try:
+        settings = settings_from(env)
+    except SettingsError as error:
+        assert str(error) and "\n" not in str(error) and "\r" not in str(error)
+    else:
+        assert settings.keys and (settings.max_age is None or 0 < settings.max_age <= 400 * 24 * 3600)

@@ -5,6 +5,7 @@ the dev server with its one line and status 4; a short key served with its warni
 naming only settings gunicorn knows. tests/test_settings.py reads the settings in process;
 tests/test_reload.py changes them under a running gunicorn."""
 
+import os
 import stat
 import subprocess
 import sys
@@ -84,6 +85,15 @@ BAD_SETTINGS = {
         {"COOKIE_MAX_AGE": "abc"},
         "COOKIE_MAX_AGE must be a positive whole number of seconds, not 'abc'",
     ),
+    "max-age-of-5000-digits": (
+        {"COOKIE_MAX_AGE": "9" * 5000},
+        "COOKIE_MAX_AGE may be at most 34560000 seconds (400 days), not a number of 5000 digits",
+    ),
+    # Opened without waiting for a writer: never a hang.
+    "fifo": (
+        {"SECRET_KEY_FILE": "{fifo}"},
+        "SECRET_KEY_FILE {fifo} is not a regular file (a folder, a FIFO, a device...)",
+    ),
     "space": ({"SECRET_KEY": f"{KEY} "}, "SECRET_KEY has whitespace at its start or end"),
     "comma": (
         {"SECRET_KEY": f"{KEY},x"},
@@ -121,6 +131,8 @@ def test_a_bad_setting_stops_the_server_with_one_line(tmp_path, case, runner):
     places["empty"].write_text("\n")
     places["empty"].chmod(0o600)
     places["blocker"].write_text("")
+    places["fifo"] = tmp_path / "fifo"
+    os.mkfifo(places["fifo"], 0o600)
     env, line = BAD_SETTINGS[case]
     env = {name: value.format(**places) for name, value in env.items()}
     run = subprocess.run(
