@@ -6,17 +6,22 @@ a name ran as script) and Content-Security-Policy violations, and asserts there 
 
 import contextlib
 import http.server
+import re
 import threading
 
 import pytest
 
+from tests.helpers.answer import SITE_NAME
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
 from tests.helpers.servers import CHROMIUM_ARGS
 from tests.helpers.servers import free_port
 from tests.helpers.servers import gunicorn_command
+from tests.helpers.servers import make_tls
 from tests.helpers.servers import require_chromium
+from tests.helpers.servers import require_nginx
+from tests.helpers.servers import run_nginx
 from tests.helpers.servers import serve
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
@@ -39,7 +44,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        # The site's name of deploy/nginx.conf, and its subdomains, on this machine.
+        resolve = f"--host-resolver-rules=MAP {SITE_NAME} 127.0.0.1, MAP *.{SITE_NAME} 127.0.0.1"
+        browser = playwright.chromium.launch(executable_path=chromium, args=[*CHROMIUM_ARGS, resolve])
         yield browser
         browser.close()
 
@@ -52,11 +59,26 @@ def app():
         yield server
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site as deployed: deploy/nginx.conf, with a certificate for its name, in front of two
+    gunicorn instances; https://example.com:<port>."""
+    nginx = require_nginx()
+    tls = tmp_path_factory.mktemp("tls")
+    make_tls(tls)
+    ports = [free_port(), free_port()]
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            stack.enter_context(serve(gunicorn_command(port), port, env={"SECRET_KEY": TEST_KEY}))
+        yield stack.enter_context(run_nginx(nginx, ports, tls))
+
+
 class Watched:
-    """A page in a fresh browser context, and what went wrong in it."""
+    """A page in a fresh browser context, and what went wrong in it. The test certificate
+    authority is not the browser's: its errors are ignored (the site is still https to it)."""
 
     def __init__(self, browser):
-        self.context = browser.new_context(viewport={"width": 800, "height": 600})
+        self.context = browser.new_context(viewport={"width": 800, "height": 600}, ignore_https_errors=True)
         self.problems: list[str] = []
         self.requests: list[str] = []
         self.context.expose_function("reportViolation", lambda text: self.problems.append(f"CSP: {text}"))
@@ -197,6 +219,27 @@ class NeighbourPage(OtherSite):
 
     body = b"<p>Preferences saved.</p>"
     headers_sent = (("Set-Cookie", "pref=caf\xe9; Path=/"),)
+
+
+def test_a_sibling_subdomains_lone_quotes_do_not_log_the_user_out(watched, site):
+    """Over https through deploy/nginx.conf: a sibling subdomain sets two cookies for the parent
+    domain whose values are a lone quote, one for /getcookie, one for /. Chromium sends them around
+    the user's __Host- cookie, `a="; __Host-userID=...; b="`, and the user is still welcomed."""
+    page = watched.page
+    page.goto(site.url + "/")
+    page.get_by_label("User ID").fill("alice")
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_url(site.url + "/setcookie")
+    # As the sibling's answer would set them (Domain=example.com; Secure): what Chromium keeps.
+    sibling = {"value": '"', "domain": f".{SITE_NAME}", "secure": True}
+    watched.context.add_cookies([{"name": "a", "path": "/getcookie", **sibling}])
+    watched.context.add_cookies([{"name": "b", "path": "/", **sibling}])
+    with page.expect_response(site.url + "/getcookie") as answered:
+        page.goto(site.url + "/getcookie")
+    assert re.fullmatch(r'a="; __Host-userID=[^;]+; b="', answered.value.request.header_value("cookie"))
+    assert page.locator("h1").text_content() == "welcome alice"
+    assert answered.value.header_value("set-cookie") is None
+    assert watched.problems == []
 
 
 def test_a_neighbours_cookie_does_not_log_the_user_out(watched, app):
