@@ -6,10 +6,11 @@ import shlex
 from bench import cases  # noqa: F401  (sets the shared SECRET_KEY before any app is imported)
 from bench import inprocess
 from bench import memory
+from bench import neighbours
 from bench import overhttp
 from bench import template
 
-PARTS = ("inprocess", "http", "memory", "template")
+PARTS = ("inprocess", "http", "memory", "template", "neighbours")
 
 
 def main() -> None:
@@ -48,6 +49,11 @@ def main() -> None:
     if "memory" in parts:
         requests = args.requests or (100_000 if args.long else 10_000)
         print(memory.report(memory.run(requests, options)), end="\n\n", flush=True)
+    if "neighbours" in parts:
+        rounds, batch, duration = (21, 0.05, 5) if args.long else (9, 0.01, 1)
+        process = neighbours.in_process(rounds, batch)
+        http = neighbours.over_http(min(rounds, 5), duration)
+        print(neighbours.report(process, http), end="\n\n", flush=True)
     if "template" in parts:
         rounds, batch = (41, 0.05) if args.long else (15, 0.01)
         print(template.report(template.run(rounds, batch), rounds), end="\n\n", flush=True)
