@@ -319,20 +319,17 @@ VARIATION_SELECTORS = "\ufe0e\ufe0f"
 EMOJI_CATEGORIES = frozenset({"So", "Sk"})
 
 
-def is_emoji(char: str) -> bool:
-    return char != "" and unicodedata.category(char) in EMOJI_CATEGORIES
+def ends_in_emoji(text: str) -> bool:
+    return text != "" and unicodedata.category(text[-1]) in EMOJI_CATEGORIES
 
 
 def in_emoji_sequence(name: str, at: int) -> bool:
     """Whether name[at], a joiner or a variation selector, is part of an emoji sequence (Unicode TS #51):
     a variation selector right after an emoji ("❤️"), a joiner between two ("👩‍💻"), the first of
     which may carry its variation selector."""
-    before = name[at - 1] if at else ""
     if name[at] in VARIATION_SELECTORS:
-        return is_emoji(before)
-    if before != "" and before in VARIATION_SELECTORS and at > 1:
-        before = name[at - 2]
-    return is_emoji(before) and at + 1 < len(name) and is_emoji(name[at + 1])
+        return ends_in_emoji(name[:at])
+    return ends_in_emoji(name[:at].rstrip(VARIATION_SELECTORS)) and ends_in_emoji(name[at + 1 : at + 2])
 
 
 def hidden_character(name: str) -> str | None:
@@ -472,7 +469,7 @@ def user_cookie_values(environ: Environ) -> list[str]:
             end = header.find(";", start)
             pairs.append(header[start:] if end == -1 else header[start:end])
         start = header.find(key, start + len(key))
-    return parse_cookie("; ".join(pairs)).getlist(name) if pairs else []
+    return parse_cookie("; ".join(pairs)).getlist(name)
 
 
 def read_user(environ: Environ, app: App) -> tuple[str | None, bool]:
@@ -750,21 +747,20 @@ def read_key_file(path: Path, what: str, generated: bool = False) -> tuple[str, 
     name = f"{what} {shown(path)}"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (os.O_NOFOLLOW if generated else 0))
-        try:
-            info = os.fstat(fd)
-            data = b""
-            if stat.S_ISREG(info.st_mode):
-                with open(fd, "rb", closefd=False) as file:
-                    data = file.read(MAX_KEY_FILE_SIZE + 1)
-        finally:
-            os.close(fd)
     except OSError as error:
         reason = "it is a symbolic link" if generated and error.errno == errno.ELOOP else error.strerror
         raise SettingsError(f"{name} cannot be read: {reason}") from None
-    except ValueError:  # a NUL, or a lone surrogate, in the name: no file has that name
+    except ValueError:  # a NUL, or a lone surrogate, in the name: no file can have that name
         raise SettingsError(f"{name} cannot be read: no file can have that name") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise SettingsError(f"{name} is not a regular file (a folder, a FIFO, a device...)")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SettingsError(f"{name} is not a regular file (a folder, a FIFO, a device...)")
+        data = os.read(fd, MAX_KEY_FILE_SIZE + 1)
+    except OSError as error:
+        raise SettingsError(f"{name} cannot be read: {error.strerror}") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_KEY_FILE_SIZE:
         raise SettingsError(f"{name} is larger than {MAX_KEY_FILE_SIZE // 1024} KiB: it holds no keys")
     if generated:
@@ -875,16 +871,19 @@ def max_age_from(env: Mapping[str, str]) -> int | None:
     value = env.get("COOKIE_MAX_AGE", "")
     if not value:
         return None
-    if not (value.isascii() and value.isdigit() and value.strip("0")):
-        raise SettingsError(f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}")
-    # Compared as text first: int() refuses more than 4,300 digits with an error of its own.
-    digits = value.lstrip("0")
-    if len(digits) > len(str(MAX_COOKIE_AGE)) or int(digits) > MAX_COOKIE_AGE:
-        shown_value = digits if len(digits) <= 20 else f"a number of {len(digits)} digits"
-        raise SettingsError(
-            f"COOKIE_MAX_AGE may be at most {MAX_COOKIE_AGE} seconds (400 days), not {shown_value}"
-        )
-    return int(digits)
+    positive = f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}"
+    at_most = f"COOKIE_MAX_AGE may be at most {MAX_COOKIE_AGE} seconds (400 days)"
+    if not (value.isascii() and value.isdigit()):
+        raise SettingsError(positive)
+    # int() refuses more than 4,300 digits with an error of its own, and the line would be as long.
+    if len(value) > 20:
+        raise SettingsError(f"{at_most}, not a number of {len(value)} digits")
+    seconds = int(value)
+    if not seconds:
+        raise SettingsError(positive)
+    if seconds > MAX_COOKIE_AGE:
+        raise SettingsError(f"{at_most}, not {value}")
+    return seconds
 
 
 def settings_from(env: Mapping[str, str]) -> Settings:

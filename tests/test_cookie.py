@@ -208,7 +208,7 @@ def test_neighbours_never_hide_the_users_cookie(scheme, cookie):
         'a="x; userID={value}"',
         "a=x,userID={value}",
         "userID{value}",
-        "xuserID={value}",
+        "XuserID={value}",
         "user ID={value}",
     ],
     ids=["after-a-comma", "inside-quotes", "after-a-bare-comma", "no-equals", "longer-name", "spaced-name"],

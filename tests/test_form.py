@@ -286,6 +286,11 @@ HIDDEN = "The user ID must not contain characters that are invisible or reorder 
         ([("nm", "ad\u200dmin")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
         ([("nm", "\u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
         ([("nm", "admin\ufe0f")], HIDDEN + "U+FE0F VARIATION SELECTOR-16."),
+        ([("nm", "\ufe0f\u2764")], HIDDEN + "U+FE0F VARIATION SELECTOR-16."),
+        ([("nm", "\U0001f469\u200d")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
+        ([("nm", "a\u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
+        # Unassigned, and default-ignorable: drawn as nothing once it is assigned.
+        ([("nm", "ad\u2065min")], HIDDEN + "U+2065 an unassigned character."),
     ],
 )
 def test_bad_names_get_the_form_again_with_a_message(fields, error):
@@ -298,6 +303,7 @@ def test_bad_names_get_the_form_again_with_a_message(fields, error):
         "\U0001f469\u200d\U0001f4bb dev",  # woman technologist: woman, joiner, laptop
         "\u2764\ufe0f",  # red heart, as an emoji
         "\u2764\ufe0f\u200d\U0001f525",  # heart on fire
+        "I \u2764\ufe0f\u200d\U0001f525 tea",  # among words
         "\U0001f469\U0001f3fd\u200d\U0001f4bb",  # with a skin tone
         "\u0645\u0631\u062d\u0628\u0627 Zo\u00eb",  # right-to-left letters need no control
     ],

@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from wsgiref.validate import validator
 
 import pytest
@@ -137,7 +138,7 @@ def test_cookie_max_age_is_the_cookies_max_age(value, seconds):
     assert max_ages == ([] if seconds is None else [f"Max-Age={seconds}"])
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "١٢", "٣", " 60", "abc"])
+@pytest.mark.parametrize("value", ["0", "000", "-5", "1.5", "soon", "١٢", "٣", " 60", "abc", "+60", "6 0"])
 def test_a_cookie_max_age_that_is_not_a_positive_whole_number_stops_with_one_line(caplog, value):
     assert stopped(caplog, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
         f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}"
@@ -259,13 +260,34 @@ def test_a_key_file_that_is_not_a_regular_file_stops_at_once(tmp_path, caplog, k
 def test_a_key_file_over_64_kib_stops_with_one_line(tmp_path, caplog):
     path = tmp_path / "keys"
     line = KEY + "\n"
-    path.write_text(line * (64 * 1024 // len(line)))
+    lines = 64 * 1024 // len(line)
+    # 64 KiB exactly, the rest of it blank lines: read.
+    path.write_text(line * lines + "\n" * (64 * 1024 - lines * len(line)))
     path.chmod(0o600)
+    assert path.stat().st_size == 64 * 1024
     assert settings_from({"SECRET_KEY_FILE": str(path)}).keys[0] == KEY
     with path.open("a") as file:
         file.write(line)
     assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
         f"SECRET_KEY_FILE {path} is larger than 64 KiB: it holds no keys"
+    )
+
+
+def test_a_key_file_roots_or_the_apps_users_is_read(tmp_path, monkeypatch):
+    """root's file, read by an app that runs as another user (a Kubernetes Secret), and that user's."""
+    path = private_key_file(tmp_path / "keys", KEY)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert path.stat().st_uid == 0 or os.getuid() != 0
+    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (KEY,)
+    monkeypatch.setattr(os, "geteuid", lambda: path.stat().st_uid)
+    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (KEY,)
+
+
+def test_a_key_file_in_a_loop_of_links_stops_with_the_systems_reason(tmp_path, caplog):
+    path = tmp_path / "keys"
+    path.symlink_to(path)
+    assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
+        f"SECRET_KEY_FILE {path} cannot be read: Too many levels of symbolic links"
     )
 
 
@@ -398,9 +420,14 @@ def test_cookie_max_age_is_at_most_400_days(caplog):
     """RFC 6265bis and Chrome cap a cookie's lifetime at 400 days; beyond it no date can be written
     for some values at all (year 33715)."""
     assert settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": "34560000"}).max_age == 34560000
-    for value in ("34560001", "999999999999"):
+    for value in ("34560001", "999999999999", "9" * 20):
         assert stopped(caplog, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
             f"COOKIE_MAX_AGE may be at most 34560000 seconds (400 days), not {value}"
+        )
+    # Past 20 digits, the number of digits: int() refuses more than 4,300 with an error of its own.
+    for value in ("9" * 21, "0" * 21, "1" * 5000):
+        assert stopped(caplog, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
+            f"COOKIE_MAX_AGE may be at most 34560000 seconds (400 days), not a number of {len(value)} digits"
         )
 
 
@@ -563,6 +590,16 @@ def test_a_generated_key_file_that_cannot_be_read_stops_with_one_line(tmp_path, 
     path.mkdir(parents=True)
     assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key file {path} {NOT_REGULAR}"
+    )
+
+
+def test_a_state_folder_no_folder_can_have_stops_with_one_line(tmp_path, caplog):
+    """A NUL in XDG_STATE_HOME: no folder has that name, and the name is shown quoted, on one line."""
+    state = f"{tmp_path}\x00"
+    assert stopped(caplog, {"XDG_STATE_HOME": state}) == one_line(
+        "SECRET_KEY and SECRET_KEY_FILE are not set, and a generated key cannot be kept in"
+        f" {str(Path(state, 'wsgiapp', 'secret_key'))!r} (no folder can have that name):"
+        " set SECRET_KEY or SECRET_KEY_FILE"
     )
 
 
