@@ -329,7 +329,8 @@ def in_emoji_sequence(name: str, at: int) -> bool:
     which may carry its variation selector."""
     if name[at] in VARIATION_SELECTORS:
         return ends_in_emoji(name[:at])
-    return ends_in_emoji(name[:at].rstrip(VARIATION_SELECTORS)) and ends_in_emoji(name[at + 1 : at + 2])
+    followed = at + 1 < len(name) and unicodedata.category(name[at + 1]) in EMOJI_CATEGORIES
+    return followed and ends_in_emoji(name[:at].rstrip(VARIATION_SELECTORS))
 
 
 def hidden_character(name: str) -> str | None:

@@ -289,6 +289,8 @@ HIDDEN = "The user ID must not contain characters that are invisible or reorder 
         ([("nm", "\ufe0f\u2764")], HIDDEN + "U+FE0F VARIATION SELECTOR-16."),
         ([("nm", "\U0001f469\u200d")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
         ([("nm", "a\u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
+        ([("nm", "\U0001f469\u200da")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
+        ([("nm", "\U0001f469 \u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
         # Unassigned, and default-ignorable: drawn as nothing once it is assigned.
         ([("nm", "ad\u2065min")], HIDDEN + "U+2065 an unassigned character."),
     ],

@@ -283,6 +283,14 @@ def test_a_key_file_roots_or_the_apps_users_is_read(tmp_path, monkeypatch):
     assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (KEY,)
 
 
+def test_a_key_file_that_fails_when_read_stops_with_the_systems_reason(caplog):
+    """Linux's /proc/self/mem is a regular file of this process's user, mode 0600, whose first bytes
+    cannot be read: the error comes from read(), after the file was opened and found regular."""
+    assert stopped(caplog, {"SECRET_KEY_FILE": "/proc/self/mem"}) == one_line(
+        "SECRET_KEY_FILE /proc/self/mem cannot be read: Input/output error"
+    )
+
+
 def test_a_key_file_in_a_loop_of_links_stops_with_the_systems_reason(tmp_path, caplog):
     path = tmp_path / "keys"
     path.symlink_to(path)
