@@ -13,6 +13,7 @@ import pytest
 from itsdangerous import Signer
 from werkzeug.http import dump_cookie
 
+import wsgiapp
 from tests.helpers.answer import attributes
 from tests.helpers.inprocess import BufferedClient
 from tests.helpers.inprocess import assert_page
@@ -218,6 +219,19 @@ def test_no_neighbours_value_is_read_as_the_users_cookie(cookie):
     splits a pair, and no neighbour's value, quoted or not, holds a user cookie."""
     answer = call("GET", "/getcookie", cookie=cookie.format(value=sign("mallory")))
     assert answer.exact == NO_USER_ANSWER
+
+
+def test_only_the_users_own_pairs_go_to_werkzeug(monkeypatch):
+    """parse_cookie sees the user cookie's pairs, cut at the next ";", and nothing of the neighbours:
+    their number and their quotes cost nothing and hide nothing."""
+    seen = []
+    parse_cookie = wsgiapp.parse_cookie
+    monkeypatch.setattr(wsgiapp, "parse_cookie", lambda header: seen.append(header) or parse_cookie(header))
+    value = sign("alice")
+    answer = call("GET", "/getcookie", cookie=f'a="; userID={value}; b=1; c="x; userID=y; d=2')
+    assert seen == [f"userID={value}; userID=y"]
+    # Two of one name: no user, and the cookie cleared.
+    assert answer.exact == CLEARED_ANSWER
 
 
 @pytest.mark.parametrize(
