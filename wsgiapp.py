@@ -484,9 +484,9 @@ def read_user(environ: Environ, app: App) -> tuple[str | None, bool]:
         return None, True
     name = unsign_name(app, values[0])
     # A comma, which no cookie of the app's holds, comes from two Cookie lines the server joined
-    # (RFC 9110, section 5.3; gunicorn and Werkzeug's server join them with ", ", which parse_cookie
-    # skips): the value may hold the user's good cookie, and it is not cleared. Neither is it read: a
-    # browser sends one Cookie line (RFC 6265, section 5.4), and the pieces cannot be told apart.
+    # (RFC 9110, section 5.3; gunicorn joins them with ","): the value may hold the user's good cookie,
+    # and it is not cleared. Neither is it read: a browser sends one Cookie line (RFC 6265, section
+    # 5.4), and the pieces cannot be told apart.
     return name, name is None and "," not in values[0]
 
 
