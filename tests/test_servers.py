@@ -3,6 +3,7 @@
 cookie and a cross-site post under gunicorn and the development server."""
 
 import concurrent.futures
+import http.client
 import shutil
 import subprocess
 import tempfile
@@ -293,10 +294,10 @@ def test_the_development_server_serves_edits_to_the_code_and_the_pages(tmp_path)
 
 
 def text_of(url: str) -> str:
-    """The page at url; none while the server restarts."""
+    """The page at url; none while the server restarts (refused, or cut off by the restart)."""
     try:
         return fetch(url).text
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return ""
 
 
