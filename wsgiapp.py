@@ -357,7 +357,8 @@ def name_error(names: list[str]) -> str | None:
     # isprintable() is False for every Cc and Cs character (and for some others): only then look closer.
     if not name.isprintable() and any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
         return "The user ID must not contain control characters."
-    hidden = hidden_character(name)
+    # Every invisible character is outside ASCII: most names are not looked at again.
+    hidden = None if name.isascii() else hidden_character(name)
     if hidden is not None:
         what = unicodedata.name(hidden, "an unassigned character")
         return (
