@@ -155,7 +155,7 @@ def test_a_bad_setting_stops_the_server_with_one_line(tmp_path, case, runner):
 def test_without_the_config_file_a_bad_setting_stops_gunicorn_too(tmp_path):
     """From another folder the workers meet the bad setting: gunicorn stops, with no traceback."""
     run = subprocess.run(
-        gunicorn_command(free_port(), "--workers", "2"),
+        gunicorn_command(free_port(), "--workers", "2", "--no-control-socket"),
         cwd=tmp_path,
         env=server_env({"COOKIE_MAX_AGE": "abc"}, tmp_path),
         capture_output=True,

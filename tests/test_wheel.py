@@ -56,7 +56,14 @@ def test_the_wheel_holds_the_module_and_the_templates(installed):
 
 def test_the_installed_wheel_serves_the_pages_from_any_folder(installed, tmp_path):
     port = free_port()
-    command = [installed.parent / "gunicorn", "-b", f"127.0.0.1:{port}", "wsgiapp:application"]
+    # Without gunicorn.conf.py: no control socket in the home folder either.
+    command = [
+        installed.parent / "gunicorn",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--no-control-socket",
+        "wsgiapp:application",
+    ]
     with serve(command, port, env={"SECRET_KEY": KEY}, cwd=tmp_path) as app:
         index = fetch(app.url + "/")
         assert index.status == 200
