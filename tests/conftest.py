@@ -15,6 +15,10 @@ from wsgiref.validate import validator  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.helpers.containers import IMAGE  # noqa: E402
+from tests.helpers.containers import build_image  # noqa: E402
+from tests.helpers.containers import require_podman  # noqa: E402
+from tests.helpers.containers import store  # noqa: E402
 from tests.helpers.inprocess import TEST_APP  # noqa: E402
 from tests.helpers.inprocess import BufferedClient  # noqa: E402
 
@@ -29,3 +33,13 @@ def client():
 def raw_client():
     """A client for TEST_APP that sends only the Cookie header a test gives it."""
     return BufferedClient(validator(TEST_APP), use_cookies=False)
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory):
+    """The image of the Containerfile, built once a session in a podman storage of the tests' own
+    (its base made there first); the storage and all it holds removed at the end."""
+    require_podman()
+    with store(tmp_path_factory.mktemp("podman")):
+        build_image()
+        yield IMAGE

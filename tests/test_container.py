@@ -16,13 +16,10 @@ from tests.helpers.answer import form
 from tests.helpers.answer import parse_response
 from tests.helpers.answer import receive_all
 from tests.helpers.containers import BASE
-from tests.helpers.containers import CONTAINERS_CONF
-from tests.helpers.containers import IMAGE
 from tests.helpers.containers import USER
-from tests.helpers.containers import build_image
 from tests.helpers.containers import kubernetes_secret
 from tests.helpers.containers import podman
-from tests.helpers.containers import require_podman
+from tests.helpers.containers import podman_command
 from tests.helpers.containers import running
 from tests.helpers.containers import runtime
 from tests.helpers.oracle import ROOT
@@ -38,14 +35,6 @@ pytestmark = pytest.mark.slow
 
 KEY = "c" * 32
 VERSION = re.search(r"^version = (\S+)$", (ROOT / "setup.cfg").read_text(), re.M)[1]
-
-
-@pytest.fixture(scope="module")
-def image():
-    """The image, built once for the module (the base made first where this machine lacks it)."""
-    require_podman()
-    build_image()
-    return IMAGE
 
 
 @pytest.fixture
@@ -121,9 +110,10 @@ def test_a_request_in_flight_when_the_container_stops_is_answered(image, secrets
         with socket.create_connection(("127.0.0.1", container.port), timeout=20) as sock:
             sock.sendall(head + body[:3])
             time.sleep(0.5)
+            command, env = podman_command("stop", "--time", "10", container.name)
             stopping = subprocess.Popen(
-                ["podman", "stop", "--time", "10", container.name],
-                env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+                command,
+                env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

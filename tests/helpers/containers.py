@@ -1,8 +1,11 @@
 """The image of the Containerfile, built and run with podman as root, the way the tests need it here.
 
+- Everything podman makes (the base, the image, containers, secrets) goes to a storage of the tests' own,
+  under their temporary folder, and is removed with it: the machine's own images are never touched, and a
+  user's later build never finds what the tests made.
 - The base, `debian:<suite>-slim`, cannot be pulled where no image registry is reached: it is made from
   Debian's own packages instead (debootstrap, then set up as the official slim images are) and imported
-  under that name. A base already imported on this machine is used as it is.
+  under that name, in the tests' storage only.
 - crun refuses some machines' cgroup layout: runc is used where it is installed. Raising the open-file
   limit is not permitted everywhere: podman gets a containers.conf that asks for no limits.
 - The build reaches pip's index through the host's network, with the CA bundle of PIP_CERT (set where a
@@ -83,11 +86,36 @@ def require_podman() -> str:
     return podman
 
 
+# The tests' own storage (set by store()): podman's --root and --runroot under it.
+STORE: list[Path] = []
+
+
+@contextlib.contextmanager
+def store(folder: Path) -> Iterator[Path]:
+    """Make folder the storage of every podman command of the tests; at the end, remove all it holds."""
+    STORE[:] = [folder]
+    try:
+        yield folder
+    finally:
+        for remove in (("rm", "--all", "--force"), ("rmi", "--all", "--force"), ("secret", "rm", "--all")):
+            podman(*remove, check=False)
+        STORE.clear()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def podman_command(*args: str) -> tuple[list[str], dict[str, str]]:
+    """podman's command line on the tests' storage, and its environment with the tests' containers.conf."""
+    assert STORE, "podman runs only inside store(): the tests never use the machine's own storage"
+    (folder,) = STORE
+    command = ["podman", "--root", str(folder / "root"), "--runroot", str(folder / "run"), *args]
+    return command, {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+
+
 def podman(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
-    """Run podman with the tests' containers.conf; its output as text."""
-    env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+    """Run podman on the tests' storage; its output as text."""
+    command, env = podman_command(*args)
     return subprocess.run(
-        ["podman", *args], env=env, capture_output=True, text=True, check=check, timeout=timeout, **kwargs
+        command, env=env, capture_output=True, text=True, check=check, timeout=timeout, **kwargs
     )
 
 
@@ -96,7 +124,7 @@ def runtime() -> list[str]:
 
 
 def make_base() -> None:
-    """debian:<suite>-slim from Debian's packages, unless this machine has it already (under a minute)."""
+    """debian:<suite>-slim from Debian's packages (under a minute), unless the tests' storage has it."""
     if podman("image", "exists", BASE, check=False).returncode == 0:
         return
     debootstrap = require_executable(
