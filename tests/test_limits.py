@@ -11,8 +11,10 @@ import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import pytest
+from gunicorn.config import Config
 
 from tests.helpers.answer import SITE_NAME
 from tests.helpers.answer import fetch
@@ -36,10 +38,6 @@ from tests.helpers.servers import wait_for_workers
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
 pytestmark = pytest.mark.slow
 
-SETTINGS = gunicorn_settings()
-WORKER_CLASS = SETTINGS.worker_class_str
-# How many requests the shipped config serves at once: a sync worker serves one.
-CAPACITY = SETTINGS.workers * (SETTINGS.threads if WORKER_CLASS == "gthread" else 1)
 CLIENTS = 50
 UPLOAD_SIZE = 10 * 1024 * 1024
 # How much a worker's peak memory may grow over its peak before the uploads.
@@ -48,6 +46,24 @@ FORM_HEAD = (
     f"POST /setcookie HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {URLENCODED}\r\n"
 ).encode()
 GET_HOME = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+class Shipped(NamedTuple):
+    """The shipped config's settings, its worker class, and how many requests it serves at once (a
+    sync worker serves one)."""
+
+    settings: Config
+    worker_class: str
+    capacity: int
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Shipped:
+    settings = gunicorn_settings()
+    worker_class = settings.worker_class_str
+    return Shipped(
+        settings, worker_class, settings.workers * (settings.threads if worker_class == "gthread" else 1)
+    )
 
 
 def upload(port: int, chunked: bool, data: memoryview, deadline: float) -> int | None:
@@ -87,19 +103,19 @@ def warm_up(port: int) -> list[int]:
     ]
 
 
-def test_many_oversized_uploads_leave_worker_memory_flat():
+def test_many_oversized_uploads_leave_worker_memory_flat(shipped):
     port = free_port()
     with serve(gunicorn_command(port), port) as server:
-        workers = wait_for_workers(server, SETTINGS.workers)
+        workers = wait_for_workers(server, shipped.settings.workers)
         # Idle, but with every code path run in every worker: rounds of requests, several at
         # once, until a round leaves every worker's peak as it was.
         # Bounded by time, not by a count of rounds: how many it takes depends on the allocator.
         before, deadline = {}, time.monotonic() + 60
         while before != (before := peaks(workers)):
             assert time.monotonic() < deadline, f"the workers' peak memory still grew after 60 s: {before}"
-            with ThreadPoolExecutor(max_workers=2 * CAPACITY) as pool:
-                rounds = list(pool.map(warm_up, [port] * 2 * CAPACITY))
-            assert rounds == [[200, 200, 413, 413]] * 2 * CAPACITY
+            with ThreadPoolExecutor(max_workers=2 * shipped.capacity) as pool:
+                rounds = list(pool.map(warm_up, [port] * 2 * shipped.capacity))
+            assert rounds == [[200, 200, 413, 413]] * 2 * shipped.capacity
         data = memoryview(b"a" * UPLOAD_SIZE)
         deadline = time.monotonic() + 60
         with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
@@ -114,22 +130,26 @@ def test_many_oversized_uploads_leave_worker_memory_flat():
             )
         after = peaks(workers)
         assert statuses == [413] * CLIENTS
-        assert wait_for_workers(server, SETTINGS.workers) == workers
+        assert wait_for_workers(server, shipped.settings.workers) == workers
         growth = {pid: after[pid] - before[pid] for pid in workers}
         assert max(growth.values()) <= GROWTH_ALLOWED_KIB, (
-            f"{WORKER_CLASS}: worker peak RSS (VmHWM) grew by {growth} KiB over {before} KiB"
+            f"{shipped.worker_class}: worker peak RSS (VmHWM) grew by {growth} KiB over {before} KiB"
             f" with {CLIENTS} uploads of 10 MB"
         )
 
 
-def test_slow_client_leaves_the_others_served():
+def test_slow_client_leaves_the_others_served(shipped):
     """Clients sending their form a byte at a time, on all but one of the places: others get in."""
     # One core gives one worker: nothing would be left for others. Under CI, that fails.
-    require("a second place to serve (two cores, or WEB_CONCURRENCY=2)", CAPACITY >= 2, "run on two cores")
+    require(
+        "a second place to serve (two cores, or WEB_CONCURRENCY=2)", shipped.capacity >= 2, "run on two cores"
+    )
     port = free_port()
     with serve(gunicorn_command(port), port) as server:
-        workers = wait_for_workers(server, SETTINGS.workers)
-        slow = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(CAPACITY - 1)]
+        workers = wait_for_workers(server, shipped.settings.workers)
+        slow = [
+            socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(shipped.capacity - 1)
+        ]
         body = b"nm=alice"
         for sock in slow:
             sock.sendall(FORM_HEAD + b"Content-Length: %d\r\n\r\n" % len(body))
@@ -145,7 +165,7 @@ def test_slow_client_leaves_the_others_served():
             sock.close()
             assert response.status == 200
             assert response.header("Set-Cookie").startswith("userID=alice.")
-        assert wait_for_workers(server, SETTINGS.workers) == workers
+        assert wait_for_workers(server, shipped.settings.workers) == workers
 
 
 def sent_back(sock: socket.socket) -> bytes | None:
@@ -203,7 +223,7 @@ def trickle(
             outcomes.append("gave up")
 
 
-def test_slow_clients_on_every_worker():
+def test_slow_clients_on_every_worker(shipped):
     """As many never-ending slow bodies as the config has places, then a normal request.
 
     sync: the arbiter kills a worker that has not finished a request within `timeout` seconds
@@ -211,23 +231,23 @@ def test_slow_clients_on_every_worker():
     gthread: a thread waits on its client for as long as the client keeps sending, whatever
     `timeout` says; the normal request gets in when a slow client leaves.
     """
-    sync = WORKER_CLASS == "sync"
-    give_up_after = SETTINGS.timeout + 30 if sync else 5
+    sync = shipped.worker_class == "sync"
+    give_up_after = shipped.settings.timeout + 30 if sync else 5
     port = free_port()
     with serve(gunicorn_command(port), port) as server:
-        workers = wait_for_workers(server, SETTINGS.workers)
+        workers = wait_for_workers(server, shipped.settings.workers)
         stop = threading.Event()
         outcomes, begun = [], []
         threads = [
             threading.Thread(
                 target=trickle, args=(port, stop, give_up_after, outcomes), kwargs={"begun": begun}
             )
-            for _ in range(CAPACITY)
+            for _ in range(shipped.capacity)
         ]
         for thread in threads:
             thread.start()
         # Every slow client has sent its head and been accepted: every place is taken.
-        wait_for(lambda: len(begun) == CAPACITY and accept_queue(port) == 0)
+        wait_for(lambda: len(begun) == shipped.capacity and accept_queue(port) == 0)
         started = time.monotonic()
         response = parse_response(send_raw(port, GET_HOME, timeout=give_up_after + 15))
         waited = time.monotonic() - started
@@ -236,22 +256,22 @@ def test_slow_clients_on_every_worker():
         stop.set()
         for thread in threads:
             thread.join()
-        figures = f"{CAPACITY} slow clients {outcomes}; a normal request waited {waited:.1f} s"
+        figures = f"{shipped.capacity} slow clients {outcomes}; a normal request waited {waited:.1f} s"
         assert response.status == 200, figures
         log = server.output()
         if sync:
             # Every worker was held, then killed at its timeout, and replaced.
-            assert outcomes == ["cut off"] * CAPACITY, figures
+            assert outcomes == ["cut off"] * shipped.capacity, figures
             for pid in workers:
                 assert f"WORKER TIMEOUT (pid:{pid})" in log
-            assert wait_for_workers(server, SETTINGS.workers).isdisjoint(workers)
+            assert wait_for_workers(server, shipped.settings.workers).isdisjoint(workers)
         else:
-            assert outcomes == ["gave up"] * CAPACITY, figures
+            assert outcomes == ["gave up"] * shipped.capacity, figures
             assert "WORKER TIMEOUT" not in log
-            assert wait_for_workers(server, SETTINGS.workers) == workers
+            assert wait_for_workers(server, shipped.settings.workers) == workers
 
 
-def test_slow_clients_behind_nginx_hold_no_worker(tmp_path):
+def test_slow_clients_behind_nginx_hold_no_worker(tmp_path, shipped):
     """deploy/nginx.conf in front: nginx takes the slow bodies, and every worker stays free.
 
     More never-ending slow bodies than both instances have places, then a normal request: it is
@@ -272,7 +292,7 @@ def test_slow_clients_behind_nginx_hold_no_worker(tmp_path):
             threading.Thread(
                 target=trickle, args=(proxy.https_port, stop, 60, outcomes, context), kwargs={"begun": begun}
             )
-            for _ in range(2 * CAPACITY + 2)
+            for _ in range(2 * shipped.capacity + 2)
         ]
         for thread in threads:
             thread.start()
