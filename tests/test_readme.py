@@ -3,14 +3,21 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.helpers.oracle import ROOT
 from tests.helpers.servers import APP_VARIABLES
 from tests.helpers.servers import free_port
 from tests.helpers.servers import require_executable
+from tests.helpers.servers import wait_for
+
+# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
 README = (ROOT / "README.md").read_text()
 
@@ -58,16 +65,20 @@ def shell_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def test_the_curl_session(tmp_path):
-    """Run from another folder with the repository's config and a free port given to gunicorn by
-    GUNICORN_CMD_ARGS, so that only the port in the URLs changes."""
-    require_executable("curl", install="Debian: apt-get install curl")
-    port = free_port()
-    pairs = [
-        (command.replace("127.0.0.1:8000", f"127.0.0.1:{port}"), output)
+def session_on(port: int) -> list[tuple[str, str]]:
+    """The curl session with its port, in commands and output, replaced by this one."""
+    return [
+        (command.replace(":8001", f":{port}"), output.replace(":8001", f":{port}"))
         for command, output in session("A session with curl")
     ]
-    env = shell_env(tmp_path, GUNICORN_CMD_ARGS=f"-c {ROOT / 'gunicorn.conf.py'} -b 127.0.0.1:{port}")
+
+
+def test_the_curl_session(tmp_path):
+    """Run from another folder with the repository's config given to gunicorn by GUNICORN_CMD_ARGS,
+    and a free port: only the port changes."""
+    require_executable("curl", install="Debian: apt-get install curl")
+    pairs = session_on(free_port())
+    env = shell_env(tmp_path, GUNICORN_CMD_ARGS=f"-c {ROOT / 'gunicorn.conf.py'}")
     try:
         printed = run_session(pairs, tmp_path, env)
     finally:
@@ -80,6 +91,28 @@ def test_the_curl_session(tmp_path):
     assert any(command.startswith("gunicorn --daemon --pid gunicorn.pid ") for command, _ in pairs)
     # The cookie's time and signature change with the second it is issued: only their form counts.
     assert [stamped(output) for output in printed] == [stamped(output) for _, output in pairs]
+    assert not (tmp_path / "gunicorn.log").exists()
+
+
+def test_the_curl_sessions_server_on_a_taken_port_says_so_in_its_log(tmp_path):
+    """What the README says of a taken port: the daemon's command exits 0, the log ends with
+    "Can't connect", and the check the session makes prints nothing."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        commands = [command for command, _ in session_on(port)]
+        (start,) = [command for command in commands if command.startswith("gunicorn --daemon")]
+        (check,) = [command for command in commands if command.startswith("grep ")]
+        env = shell_env(tmp_path, GUNICORN_CMD_ARGS=f"-c {ROOT / 'gunicorn.conf.py'}", SECRET_KEY="k" * 32)
+        assert run_session([(f"{start}; echo exit $?", "")], tmp_path, env) == ["exit 0\n"]
+        log = tmp_path / "gunicorn.log"
+        wait_for(lambda: log.exists() and "Can't connect" in log.read_text(), 30)
+        assert log.read_text().splitlines()[-1].endswith(f"[ERROR] Can't connect to ('127.0.0.1', {port})")
+        # The daemon is gone: it left its pid file behind.
+        daemon = Path("/proc", (tmp_path / "gunicorn.pid").read_text().strip())
+        wait_for(lambda: not daemon.exists())
+        assert run_session([(check, "")], tmp_path, env) == [""]
 
 
 def test_the_bad_setting_example(tmp_path):

@@ -4,10 +4,12 @@ replaced worker never reads the key file; a reload with bad settings (or code th
 changes nothing and says why in one line; a good one rotates the keys, and the two-phase rotation
 over two instances loses no login under load."""
 
+import contextlib
 import os
 import shutil
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,9 @@ from tests.helpers.servers import serve
 from tests.helpers.servers import wait_for
 from tests.helpers.servers import wait_for_workers
 
+# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+pytestmark = [pytest.mark.slow, pytest.mark.every_python]
+
 KEY = "k" * 32
 OLD_KEY = "o" * 32
 NEW_KEY = "n" * 32
@@ -45,10 +50,14 @@ def key_file(path: Path, *keys: str) -> Path:
     return path
 
 
-def start(port: int, keys: Path, *options: str, cwd: Path = ROOT):
-    """gunicorn with 2 workers, signing with the keys of that file; the access log names the worker."""
+@contextlib.contextmanager
+def start(port: int, keys: Path, *options: str, cwd: Path = ROOT) -> Iterator[Server]:
+    """gunicorn with 2 workers, signing with the keys of that file, once both have booted (a HUP before
+    would count a late first worker as a reloaded one); the access log names the worker."""
     command = gunicorn_command(port, "--workers", str(WORKERS), *ACCESS_LOG_WITH_PID, *options)
-    return serve(command, port, env={"SECRET_KEY_FILE": str(keys)}, cwd=cwd)
+    with serve(command, port, env={"SECRET_KEY_FILE": str(keys)}, cwd=cwd) as server:
+        wait_for_workers(server, WORKERS)
+        yield server
 
 
 def reload(server: Server) -> None:

@@ -48,6 +48,11 @@ from tests.helpers.servers import uwsgi_command
 from tests.helpers.servers import wait_for
 from tests.helpers.servers import waitress_command
 
+# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+pytestmark = [pytest.mark.slow, pytest.mark.every_python]
+# uWSGI and mod_wsgi run Debian's own Python, whatever Python runs the tests: .ci/run runs them once.
+DEBIAN_PYTHON = pytest.mark.debian_python
+
 COMMANDS = {"gunicorn": gunicorn_command, "devserver": devserver_command}
 
 
@@ -92,9 +97,9 @@ LOADERS = [
     "gunicorn",
     "devserver",
     "waitress",
-    pytest.param("uwsgi --module", marks=pytest.mark.slow),
-    pytest.param("uwsgi --wsgi-file", marks=pytest.mark.slow),
-    pytest.param("mod_wsgi", marks=pytest.mark.slow),
+    pytest.param("uwsgi --module", marks=DEBIAN_PYTHON),
+    pytest.param("uwsgi --wsgi-file", marks=DEBIAN_PYTHON),
+    pytest.param("mod_wsgi", marks=DEBIAN_PYTHON),
 ]
 
 
@@ -138,8 +143,8 @@ BAD_SETTING = "wsgiapp: COOKIE_MAX_AGE must be a positive whole number of second
     "server",
     [
         "waitress",
-        pytest.param("uwsgi --module", marks=pytest.mark.slow),
-        pytest.param("uwsgi --wsgi-file", marks=pytest.mark.slow),
+        pytest.param("uwsgi --module", marks=DEBIAN_PYTHON),
+        pytest.param("uwsgi --wsgi-file", marks=DEBIAN_PYTHON),
     ],
 )
 def test_a_bad_setting_stops_the_server_that_loads_the_app(server):
@@ -159,7 +164,7 @@ def test_a_bad_setting_stops_the_server_that_loads_the_app(server):
     assert [line for line in (run.stdout + run.stderr).splitlines() if "wsgiapp" in line] == [BAD_SETTING]
 
 
-@pytest.mark.slow
+@DEBIAN_PYTHON
 def test_with_a_bad_setting_mod_wsgi_serves_no_app():
     """mod_wsgi loads the script at start (mod_wsgi-express preloads it), logs the line, and answers
     every request with its own 500 while the setting stays bad: never an app on other settings."""

@@ -31,6 +31,10 @@ from tests.helpers.servers import serve
 from tests.helpers.servers import server_env
 from tests.helpers.servers import wait_for
 
+# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+pytestmark = [pytest.mark.slow, pytest.mark.every_python]
+
+
 KEY = "k" * 32
 OLD_KEY = "o" * 32
 

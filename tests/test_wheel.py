@@ -17,6 +17,9 @@ from tests.helpers.oracle import welcome
 from tests.helpers.servers import free_port
 from tests.helpers.servers import serve
 
+# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+pytestmark = [pytest.mark.slow, pytest.mark.every_python]
+
 KEY = "wheel-test-key-of-32-characters!"
 
 
