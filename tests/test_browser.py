@@ -6,6 +6,7 @@ a name ran as script) and Content-Security-Policy violations, and asserts there 
 
 import contextlib
 import http.server
+import os
 import re
 import threading
 
@@ -38,15 +39,19 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium for the whole module."""
+def browser(tmp_path_factory):
+    """Headless Chromium for the whole module, with a home folder of its own (where it keeps its
+    certificate store, ~/.local/share/pki)."""
     chromium = require_chromium()
     from playwright.sync_api import sync_playwright
 
+    home = tmp_path_factory.mktemp("home")
     with sync_playwright() as playwright:
         # The site's name of deploy/nginx.conf, and its subdomains, on this machine.
         resolve = f"--host-resolver-rules=MAP {SITE_NAME} 127.0.0.1, MAP *.{SITE_NAME} 127.0.0.1"
-        browser = playwright.chromium.launch(executable_path=chromium, args=[*CHROMIUM_ARGS, resolve])
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=[*CHROMIUM_ARGS, resolve], env={**os.environ, "HOME": str(home)}
+        )
         yield browser
         browser.close()
 

@@ -59,7 +59,12 @@ def test_lighthouse_scores_100(lighthouse, app, tmp_path, path, headers):
         f"--chrome-flags=--headless=new {' '.join(CHROMIUM_ARGS)}",
     ]
     run = subprocess.run(
-        command, capture_output=True, text=True, timeout=180, env={**os.environ, "CHROME_PATH": chromium}
+        command,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        # A home of its own: Chromium keeps a certificate store there (~/.local/share/pki).
+        env={**os.environ, "CHROME_PATH": chromium, "HOME": str(tmp_path)},
     )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(report.read_text())
