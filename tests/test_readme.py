@@ -2,6 +2,8 @@
 
 import os
 import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,16 +12,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.answer import fetch
 from tests.helpers.oracle import ROOT
 from tests.helpers.servers import APP_VARIABLES
 from tests.helpers.servers import free_port
 from tests.helpers.servers import require_executable
+from tests.helpers.servers import serve
 from tests.helpers.servers import wait_for
 
 # Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
 README = (ROOT / "README.md").read_text()
+
+
+def commands(heading: str) -> list[str]:
+    """The lines of the sh block in the README section under heading, without their comments."""
+    section = README.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)[1]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines()]
 
 
 def session(heading: str) -> list[tuple[str, str]]:
@@ -63,6 +74,36 @@ def shell_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     return {**env, **extra}
+
+
+def test_the_quick_start(tmp_path):
+    """The two commands, as written, in a copy of the repository: the install, then gunicorn serving
+    the form on a key it made itself (its port given by GUNICORN_CMD_ARGS, 8000 may be taken)."""
+    install, start = commands("Quick start")
+    assert (install, start) == (
+        "python3 -m venv .venv && .venv/bin/pip install -e .",
+        ".venv/bin/gunicorn wsgiapp:application",
+    )
+    copy = tmp_path / "wsgiapp"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
+    for name in tracked.stdout.split("\0")[:-1]:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, copy / name)
+    env = shell_env(tmp_path)
+    run = subprocess.run(
+        ["bash", "-c", install], cwd=copy, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    port = free_port()
+    env = {"GUNICORN_CMD_ARGS": f"-b 127.0.0.1:{port}", "XDG_STATE_HOME": str(tmp_path / "state")}
+    with serve(shlex.split(start), port, env=env, cwd=copy) as app:
+        assert '<form action="/setcookie" method="POST">' in fetch(app.url + "/").text
+        kept = tmp_path / "state" / "wsgiapp" / "secret_key"
+        assert (
+            "[WARNING] wsgiapp: SECRET_KEY and SECRET_KEY_FILE are not set: signing with the generated key"
+            f" in {kept}\n"
+        ) in app.output()
+        assert kept.stat().st_mode & 0o777 == 0o600
 
 
 def session_on(port: int) -> list[tuple[str, str]]:
