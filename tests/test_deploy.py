@@ -2,6 +2,7 @@
 instances, probed as a browser and as an attacker would; deploy/wsgiapp@.service, checked by
 systemd-analyze and by running its command."""
 
+import collections
 import concurrent.futures
 import contextlib
 import http.client
@@ -11,10 +12,12 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -25,6 +28,7 @@ import pytest
 
 from tests.helpers.answer import SITE_NAME
 from tests.helpers.answer import Answer
+from tests.helpers.answer import SiteHTTPSConnection
 from tests.helpers.answer import SiteHTTPSHandler
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
@@ -74,9 +78,10 @@ def tls(tmp_path_factory):
     return folder, make_tls(folder)
 
 
-def instance(key: str = TEST_KEY, fallbacks: str | None = None):
-    """A gunicorn instance, as deploy/nginx.conf expects each of them: same config, given keys."""
-    port = free_port()
+def instance(key: str = TEST_KEY, fallbacks: str | None = None, port: int | None = None):
+    """A gunicorn instance, as deploy/nginx.conf expects each of them: same config, given keys; on
+    port, or a free one."""
+    port = port or free_port()
     command = gunicorn_command(port, "--workers", "2", *ACCESS_LOG_WITH_PID)
     return serve(command, port, env={"SECRET_KEY": key, "SECRET_KEY_FALLBACKS": fallbacks})
 
@@ -551,25 +556,204 @@ def test_the_timeouts_end_stalled_clients(proxy, context):
         assert received.startswith(b"HTTP/1.1 200 OK\r\n") if kind == "idle" else received == b"", kind
 
 
+# deploy/nginx.conf's limit_req on posts, per client address: a burst, then so many a second.
+POST_BURST = 20
+POST_RATE = 5
+# Posts are sent one after another until REFUSALS are refused: on one connection each takes
+# milliseconds, so that comes long before MAX_POSTS; only a client slower than POST_RATE would never
+# be refused.
+REFUSALS = 20
+MAX_POSTS = 200
+
+
 def test_posts_are_rate_limited_per_address(proxy, context):
-    """limit_req on POST: a burst of 20, then 5 a second, for each client address; its GETs, and
-    posts from another address, still pass."""
-
-    def post(source: str):
-        return fetch(proxy.url + "/setcookie", **same_origin(proxy, "alice"), source=source, context=context)
-
+    """limit_req on POST, at any speed of the client: of posts sent one after another from one
+    address, the first POST_BURST + 1 pass, then at most POST_RATE a second more while they are
+    sent, and the others get 429; its GETs, and posts from another address, still pass."""
+    post = same_origin(proxy, "alice")
+    connection = SiteHTTPSConnection(
+        SITE_NAME, proxy.https_port, timeout=10, source_address=("127.0.0.4", 0), context=context
+    )
+    answers = []
     started = time.monotonic()
-    statuses = [post("127.0.0.4").status for _ in range(60)]
+    with contextlib.closing(connection):
+        while len(answers) < MAX_POSTS and [answer.status for answer in answers].count(429) < REFUSALS:
+            connection.request(url="/setcookie", **post)
+            response = connection.getresponse()
+            answers.append(Answer(response.status, response.getheaders(), response.read(), response.reason))
     elapsed = time.monotonic() - started
+    statuses = [answer.status for answer in answers]
+    assert statuses[: POST_BURST + 1] == [200] * (POST_BURST + 1)
     assert set(statuses) == {200, 429}
-    # The first 21 pass at once; later ones only as the rate refills the bucket.
-    assert statuses[:21] == [200] * 21
-    assert statuses.count(200) <= 21 + 5 * elapsed + 1, (statuses.count(200), elapsed)
-    limited = post("127.0.0.4")
-    assert limited.status == 429
+    assert statuses.count(429) == REFUSALS, statuses
+    # nginx refills the bucket by its own clock, cached at each event and in whole milliseconds:
+    # from the first post it saw to the last, no more than elapsed (and a millisecond) went by.
+    assert statuses.count(200) <= POST_BURST + 1 + POST_RATE * (elapsed + 0.001), (statuses, elapsed)
+    limited = answers[statuses.index(429)]
     assert limited.header("Strict-Transport-Security") == "max-age=63072000"
     assert fetch(proxy.url + "/", source="127.0.0.4", context=context).status == 200
-    assert post("127.0.0.5").status == 200
+    assert fetch(proxy.url + "/setcookie", **post, source="127.0.0.5", context=context).status == 200
+
+
+# A rolling restart through deploy/nginx.conf: the load, and what each of its requests must get.
+
+# The request lines of the load, and the status each must be answered with.
+LOAD_STATUSES = {
+    "GET /": 200,
+    "GET /getcookie": 200,
+    "POST /setcookie": 200,
+    "POST /deletecookie": 303,
+}
+
+# limit_req lets 21 posts from an address it has not seen through at once (burst=20): each
+# connection of the load comes from an address of its own and sends 20 requests, at any speed.
+REQUESTS_PER_ADDRESS = 20
+
+
+class Load:
+    """GETs and POSTs through nginx from a few threads, until stopped: every answer counted by its
+    request line and status (a /getcookie that welcomes nobody by "200 without welcome"), every
+    failure to get one by the exception's name."""
+
+    def __init__(self, proxy, context: ssl.SSLContext, cookie: str) -> None:
+        self.proxy = proxy
+        self.context = context
+        self.cookie = cookie
+        self.outcomes: collections.Counter[tuple[str, int | str]] = collections.Counter()
+        self.changed = threading.Condition()
+        self.stopping = threading.Event()
+        gets, posts = ["GET /", "GET /getcookie"], ["POST /setcookie", "POST /deletecookie"]
+        # Two threads of GETs, two of POSTs, each from addresses 127.<thread>.x.y of its own.
+        self.threads = [
+            threading.Thread(target=self.run, args=(number, lines))
+            for number, lines in enumerate([gets, posts, gets, posts], start=1)
+        ]
+
+    def request(self, line: str) -> dict:
+        """http.client's request() arguments for a request line of the load, as a browser on the
+        site sends it: with the cookie; a post from the site's own page, the login form or none."""
+        method, path = line.split()
+        if method == "GET":
+            return {"method": method, "url": path, "headers": {"Cookie": self.cookie}}
+        post = same_origin(self.proxy, "alice")
+        if path == "/deletecookie":
+            post["body"] = b""
+        return {"url": path, **post, "headers": {**post["headers"], "Cookie": self.cookie}}
+
+    def run(self, thread: int, lines: list[str]) -> None:
+        connection = None
+        for count in range(1_000_000):
+            if self.stopping.is_set():
+                break
+            if count % REQUESTS_PER_ADDRESS == 0:
+                if connection is not None:
+                    connection.close()
+                number = count // REQUESTS_PER_ADDRESS
+                address = f"127.{thread}.{number // 250 % 250}.{number % 250 + 1}"
+                connection = SiteHTTPSConnection(
+                    SITE_NAME,
+                    self.proxy.https_port,
+                    timeout=10,
+                    source_address=(address, 0),
+                    context=self.context,
+                )
+            line = lines[count % len(lines)]
+            try:
+                connection.request(**self.request(line))
+                response = connection.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException) as error:
+                outcome: int | str = type(error).__name__
+                connection.close()
+            else:
+                outcome = response.status
+                if line == "GET /getcookie" and outcome == 200 and welcome("alice").encode() not in body:
+                    outcome = f"{response.status} without welcome"
+            with self.changed:
+                self.outcomes[line, outcome] += 1
+                self.changed.notify_all()
+        if connection is not None:
+            connection.close()
+
+    def counts(self) -> collections.Counter:
+        with self.changed:
+            return collections.Counter(self.outcomes)
+
+    def wait_answers(self, count: int) -> None:
+        """Wait until count more requests have been answered, or failed."""
+        with self.changed:
+            goal = self.outcomes.total() + count
+            assert self.changed.wait_for(
+                lambda: self.outcomes.total() >= goal or not all(t.is_alive() for t in self.threads), 60
+            ), "the load stalled"
+        assert all(thread.is_alive() for thread in self.threads), "the load stopped"
+
+    def __enter__(self) -> "Load":
+        self.started = time.monotonic()
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        self.seconds = time.monotonic() - self.started
+
+
+def stop_by_pid(server) -> None:
+    """SIGTERM to the gunicorn master alone, as systemctl stop sends it (KillMode=mixed): it stops
+    listening, lets its workers finish their requests, and exits."""
+    os.kill(server.process.pid, signal.SIGTERM)
+    assert server.process.wait(timeout=60) == 0, server.output()
+
+
+def failures(outcomes: collections.Counter) -> int:
+    """The answers with a status of 500 or more, and the requests that got no answer."""
+    return sum(
+        count for (_, outcome), count in outcomes.items() if not isinstance(outcome, int) or outcome >= 500
+    )
+
+
+def test_a_rolling_restart_drops_no_request(nginx, tls, context):
+    """Two instances behind deploy/nginx.conf, under a load of GETs and POSTs; the first stopped
+    (SIGTERM) and started again, and once it answers, the second: every request is answered as it
+    would be without the restarts (no 502, no error), and nginx served requests all along."""
+    ports = [free_port(), free_port()]
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(instance(port=port)) for port in ports]
+        proxy = stack.enter_context(run_nginx(nginx, ports, tls[0]))
+        login = fetch(proxy.url + "/setcookie", **same_origin(proxy, "alice"), context=context)
+        windows = []
+        with Load(proxy, context, login.cookie_pair()) as load:
+            load.wait_answers(100)
+            started = time.monotonic()
+            for index, port in enumerate(ports):
+                before, began = load.counts(), time.monotonic()
+                stop_by_pid(servers[index])
+                # serve() returns once the instance answers GET / itself, not through nginx.
+                servers[index] = stack.enter_context(instance(port=port))
+                windows.append((load.counts() - before, time.monotonic() - began))
+            restarts = time.monotonic() - started
+            load.wait_answers(100)
+        proxy_log = proxy.output()
+    outcomes = load.counts()
+    # Each failed try logs why: an instance refused the connection, or cut it off (one that stops
+    # resets the connections it had not accepted yet); nginx passed the request on to the other.
+    tries = collections.Counter(re.findall(r"\[error\] \d+#\d+: \*\d+ ([^,]+), client: ", proxy_log))
+    print(
+        f"\nrolling restart: {outcomes.total()} requests over {load.seconds:.1f} s, the restarts"
+        f" {restarts:.1f} s of it; {failures(outcomes)} failed; by request and status:"
+        f" {dict(sorted(outcomes.items(), key=str))}; requests and seconds of each restart:"
+        f" {[(window.total(), round(seconds, 1)) for window, seconds in windows]}; nginx's failed tries:"
+        f" {dict(tries)}"
+    )
+    assert failures(outcomes) == 0, outcomes
+    assert set(outcomes) == set(LOAD_STATUSES.items()), outcomes
+    for window, _ in windows:
+        assert window.total() > 0, windows
+    # The restarts were felt: nginx found an instance down, and passed requests on.
+    assert tries["connect() failed (111: Connection refused) while connecting to upstream"] > 0, tries
 
 
 def test_testssl_rates_nothing_high(proxy, tls):

@@ -151,8 +151,8 @@ def nginx():
 
 def test_an_instance_restarted_behind_nginx(nginx, tmp_path):
     """One of two instances stopped (SIGTERM), then started again on its port: nginx passes the
-    GETs it could not deliver to the other instance (proxy_next_upstream), so none fails; after
-    fail_timeout it sends requests to the restarted instance again, which accepts the cookie."""
+    GETs it could not deliver to the other instance (proxy_next_upstream), so none fails; it sends
+    requests to the restarted instance again, which accepts the cookie."""
     context = make_tls(tmp_path)
     port = free_port()
     command = gunicorn_command(port, "--workers", "2", *ACCESS_LOG_WITH_PID)
