@@ -97,7 +97,12 @@ def store(folder: Path) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        for remove in (("rm", "--all", "--force"), ("rmi", "--all", "--force"), ("secret", "rm", "--all")):
+        for remove in (
+            ("pod", "rm", "--all", "--force"),
+            ("rm", "--all", "--force"),
+            ("rmi", "--all", "--force"),
+            ("secret", "rm", "--all"),
+        ):
             podman(*remove, check=False)
         STORE.clear()
         shutil.rmtree(folder, ignore_errors=True)
