@@ -98,18 +98,31 @@ def test_gunicorn_is_pid_1_and_stops_cleanly(image, secrets):
         assert "Shutting down: Master" in container.logs()
 
 
+def read_head(sock: socket.socket) -> bytes:
+    """What the peer sends up to the end of one response head (its empty line), byte by byte: no
+    more, so that what follows is left to read."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        assert byte, f"closed after {head!r}"
+        head += byte
+    return head
+
+
 def test_a_request_in_flight_when_the_container_stops_is_answered(image, secrets):
     """A rolling update stops a pod with SIGTERM: the worker finishes the request it is reading (here
-    a login whose body is still coming), answers it, and the container then exits 0."""
+    a login whose body is still coming), answers it, and the container then exits 0. The request
+    expects 100-continue: gunicorn's worker sends "100 Continue" once it has read the head, and only
+    then is the container stopped, so SIGTERM finds the request in the worker, not in the queue."""
     body = b"nm=alice"
     head = (
         f"POST /setcookie HTTP/1.1\r\nHost: localhost\r\nContent-Type: {URLENCODED}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
     ).encode()
     with running(secrets) as container:
         with socket.create_connection(("127.0.0.1", container.port), timeout=20) as sock:
-            sock.sendall(head + body[:3])
-            time.sleep(0.5)
+            sock.sendall(head)
+            assert read_head(sock) == b"HTTP/1.1 100 Continue\r\n\r\n"
             command, env = podman_command("stop", "--time", "10", container.name)
             stopping = subprocess.Popen(
                 command,
@@ -119,7 +132,7 @@ def test_a_request_in_flight_when_the_container_stops_is_answered(image, secrets
             )
             try:
                 wait_for(lambda: "Handling signal: term" in container.logs(), 10, container.logs)
-                sock.sendall(body[3:])
+                sock.sendall(body)
                 answer = parse_response(receive_all(sock))
             finally:
                 stopping.wait(timeout=30)
