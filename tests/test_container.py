@@ -1,13 +1,17 @@
 """The OCI image of the Containerfile, built from this repository and run with podman as Kubernetes
 runs it: read-only, no capabilities, as its own numeric user, the keys in a Secret's layout of links.
 Two containers share one key; gunicorn is PID 1 and stops cleanly; without a key the container stops
-with the app's one line; X-Forwarded-Proto counts only from the addresses it is told to trust."""
+with the app's one line; X-Forwarded-Proto counts only from the addresses it is told to trust. And
+docs/deploying.md's commands, run as written: the key file of its section 1 given to the container
+by a podman secret, the proxy's address found by the command it shows."""
 
 import os
 import re
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -16,10 +20,14 @@ from tests.helpers.answer import form
 from tests.helpers.answer import parse_response
 from tests.helpers.answer import receive_all
 from tests.helpers.containers import BASE
+from tests.helpers.containers import IMAGE
 from tests.helpers.containers import USER
+from tests.helpers.containers import Container
+from tests.helpers.containers import answers
 from tests.helpers.containers import kubernetes_secret
 from tests.helpers.containers import podman
 from tests.helpers.containers import podman_command
+from tests.helpers.containers import podman_shell
 from tests.helpers.containers import running
 from tests.helpers.containers import runtime
 from tests.helpers.oracle import ROOT
@@ -28,6 +36,7 @@ from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
 from tests.helpers.servers import app_lines
+from tests.helpers.servers import free_port
 from tests.helpers.servers import wait_for
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
@@ -98,18 +107,31 @@ def test_gunicorn_is_pid_1_and_stops_cleanly(image, secrets):
         assert "Shutting down: Master" in container.logs()
 
 
+def read_head(sock: socket.socket) -> bytes:
+    """What the peer sends up to the end of one response head (its empty line), byte by byte: no
+    more, so that what follows is left to read."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        assert byte, f"closed after {head!r}"
+        head += byte
+    return head
+
+
 def test_a_request_in_flight_when_the_container_stops_is_answered(image, secrets):
     """A rolling update stops a pod with SIGTERM: the worker finishes the request it is reading (here
-    a login whose body is still coming), answers it, and the container then exits 0."""
+    a login whose body is still coming), answers it, and the container then exits 0. The request
+    expects 100-continue: gunicorn's worker sends "100 Continue" once it has read the head, and only
+    then is the container stopped, so SIGTERM finds the request in the worker, not in the queue."""
     body = b"nm=alice"
     head = (
         f"POST /setcookie HTTP/1.1\r\nHost: localhost\r\nContent-Type: {URLENCODED}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
     ).encode()
     with running(secrets) as container:
         with socket.create_connection(("127.0.0.1", container.port), timeout=20) as sock:
-            sock.sendall(head + body[:3])
-            time.sleep(0.5)
+            sock.sendall(head)
+            assert read_head(sock) == b"HTTP/1.1 100 Continue\r\n\r\n"
             command, env = podman_command("stop", "--time", "10", container.name)
             stopping = subprocess.Popen(
                 command,
@@ -119,7 +141,7 @@ def test_a_request_in_flight_when_the_container_stops_is_answered(image, secrets
             )
             try:
                 wait_for(lambda: "Handling signal: term" in container.logs(), 10, container.logs)
-                sock.sendall(body[3:])
+                sock.sendall(body)
                 answer = parse_response(receive_all(sock))
             finally:
                 stopping.wait(timeout=30)
@@ -191,3 +213,107 @@ def test_x_forwarded_proto_counts_only_from_the_trusted_address(image, secrets):
             "Path=/",
             "SameSite=Lax",
         }
+
+
+# docs/deploying.md: the key file as section 1 makes it, and the container as section 7 runs it.
+DEPLOYING = ROOT / "docs" / "deploying.md"
+KEYS_SECTION = "## 1. The app and its keys"
+CONTAINER_SECTION = "## 7. Containers and Kubernetes"
+
+
+def documented_block(heading: str, holding: str) -> str:
+    """The sh block of docs/deploying.md under heading (up to the next heading) that holds the text
+    holding, as written."""
+    section = DEPLOYING.read_text().split(f"\n{heading}\n", 1)[1]
+    section = re.split(r"\n#{1,3} ", section, maxsplit=1)[0]
+    blocks = [block for block in re.findall(r"```sh\n(.*?)```", section, re.S) if holding in block]
+    assert len(blocks) == 1, f"{DEPLOYING.name}, {heading}: one sh block should hold {holding!r}"
+    return blocks[0]
+
+
+def commands(block: str) -> list[str]:
+    """The block's commands, one a line: a line ending in a backslash joined to the next."""
+    return re.sub(r"\\\n\s*", " ", block).splitlines()
+
+
+def in_place_of(text: str, old: str, new: str) -> str:
+    """text with old, which must occur exactly once, replaced: the doc and the test must not drift."""
+    assert text.count(old) == 1, f"{DEPLOYING.name} should hold {old!r} once"
+    return text.replace(old, new)
+
+
+@dataclass
+class Documented:
+    container: Container
+    key_file: Path
+    block: str
+
+
+@pytest.fixture
+def documented(image, tmp_path):
+    """The key file made by section 1's commands as written, in a folder of the test's in place of
+    /etc/wsgiapp; then section 7's commands as written, on the tests' storage: the secret made from
+    it, the container run with it (a free port in place of 8000, the tests' image and runtime). The
+    container and the secret removed after."""
+    folder = tmp_path / "etc-wsgiapp"
+    making = [
+        command
+        for command in commands(documented_block(KEYS_SECTION, "/etc/wsgiapp/secret_keys"))
+        if "/etc/wsgiapp" in command and "gunicorn" not in command
+    ]
+    subprocess.run(
+        ["bash", "-c", "set -e\n" + "\n".join(making).replace("/etc/wsgiapp", str(folder))],
+        check=True,
+        timeout=30,
+    )
+    block = documented_block(CONTAINER_SECTION, "podman secret create")
+    name = re.search(r"--name (\S+)", block)[1]
+    secret = re.search(r"^podman secret create (\S+) ", block, re.M)[1]
+    container = Container(name, free_port())
+    script = in_place_of(block, "/etc/wsgiapp/secret_keys", str(folder / "secret_keys"))
+    script = in_place_of(script, "-p 127.0.0.1:8000:8000", f"-p 127.0.0.1:{container.port}:8000")
+    script = in_place_of(script, "podman run ", " ".join(["podman run", *runtime(), ""]))
+    script = re.sub(r" wsgiapp\n\Z", f" {IMAGE}\n", script)
+    assert script.endswith(f" {IMAGE}\n"), f"{DEPLOYING.name}: the podman run should end with the image"
+    try:
+        podman_shell(script)
+        wait_for(lambda: answers(container), 30, container.logs)
+        yield Documented(container, folder / "secret_keys", block)
+    finally:
+        podman("rm", "--force", "--time", "0", name, check=False)
+        podman("secret", "rm", secret, check=False)
+
+
+def test_the_documented_container_signs_with_the_key_file_of_section_1(documented):
+    """The key file is root's, mode 0600, which the image's user could not read from a mount; the
+    podman secret gives the container a copy that it reads, and signs with."""
+    key_file = documented.key_file
+    assert (key_file.parent.stat().st_mode & 0o7777, key_file.parent.stat().st_uid) == (0o700, 0)
+    assert (key_file.stat().st_mode & 0o7777, key_file.stat().st_uid, key_file.stat().st_gid) == (0o600, 0, 0)
+    (key,) = key_file.read_text().splitlines()
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
+    url = documented.container.url
+    cookie = fetch(url + "/setcookie", **form("alice")).cookie_pair()
+    assert cookie == signed("alice", key, at=issued_at(cookie))
+    assert welcome("alice") in fetch(url + "/getcookie", headers={"Cookie": cookie}).text
+
+
+def test_the_documented_gateway_is_the_proxy_the_container_trusts(documented):
+    """The address section 7's command prints is the one the container sees requests from the host
+    come from, as nginx's would: with X-Forwarded-Proto https from there, the cookie is __Host-, Secure."""
+    (gateway_command,) = re.findall(r"\$\((podman network inspect [^)]*)\)", documented.block)
+    gateway = podman_shell(gateway_command).stdout
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+\n", gateway), gateway
+    assert peer_address(documented.container) == gateway.strip()
+    https = form("alice")
+    https["headers"] = {**https["headers"], "X-Forwarded-Proto": "https"}
+    header = fetch(documented.container.url + "/setcookie", **https).cookie_header()
+    (key,) = documented.key_file.read_text().splitlines()
+    pair = header.split("; ")[0]
+    assert set(header.split("; ")) == {
+        signed("alice", key, cookie="__Host-userID", at=issued_at(pair)),
+        "Secure",
+        "HttpOnly",
+        "Path=/",
+        "SameSite=Lax",
+    }

@@ -15,6 +15,7 @@
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -122,6 +123,18 @@ def podman(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> su
     return subprocess.run(
         command, env=env, capture_output=True, text=True, check=check, timeout=timeout, **kwargs
     )
+
+
+def podman_shell(script: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a bash script as written, in which `podman` is the tests' podman (podman_command); its
+    output as text. A failing command stops the script, and fails the test with what it printed."""
+    command, env = podman_command()
+    prefix = f'set -e\npodman() {{ command {shlex.join(command)} "$@"; }}\n'
+    run = subprocess.run(
+        ["bash", "-c", prefix + script], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert run.returncode == 0, f"{script}\nexit {run.returncode}:\n{run.stdout}{run.stderr}"
+    return run
 
 
 def runtime() -> list[str]:
