@@ -30,6 +30,7 @@ from tests.helpers.containers import podman_command
 from tests.helpers.containers import podman_shell
 from tests.helpers.containers import running
 from tests.helpers.containers import runtime
+from tests.helpers.docs import doc_block
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
@@ -217,18 +218,8 @@ def test_x_forwarded_proto_counts_only_from_the_trusted_address(image, secrets):
 
 # docs/deploying.md: the key file as section 1 makes it, and the container as section 7 runs it.
 DEPLOYING = ROOT / "docs" / "deploying.md"
-KEYS_SECTION = "## 1. The app and its keys"
-CONTAINER_SECTION = "## 7. Containers and Kubernetes"
-
-
-def documented_block(heading: str, holding: str) -> str:
-    """The sh block of docs/deploying.md under heading (up to the next heading) that holds the text
-    holding, as written."""
-    section = DEPLOYING.read_text().split(f"\n{heading}\n", 1)[1]
-    section = re.split(r"\n#{1,3} ", section, maxsplit=1)[0]
-    blocks = [block for block in re.findall(r"```sh\n(.*?)```", section, re.S) if holding in block]
-    assert len(blocks) == 1, f"{DEPLOYING.name}, {heading}: one sh block should hold {holding!r}"
-    return blocks[0]
+KEYS_SECTION = "1. The app and its keys"
+CONTAINER_SECTION = "7. Containers and Kubernetes"
 
 
 def commands(block: str) -> list[str]:
@@ -258,7 +249,7 @@ def documented(image, tmp_path):
     folder = tmp_path / "etc-wsgiapp"
     making = [
         command
-        for command in commands(documented_block(KEYS_SECTION, "/etc/wsgiapp/secret_keys"))
+        for command in commands(doc_block("docs/deploying.md", KEYS_SECTION, "/etc/wsgiapp/secret_keys"))
         if "/etc/wsgiapp" in command and "gunicorn" not in command
     ]
     subprocess.run(
@@ -266,7 +257,7 @@ def documented(image, tmp_path):
         check=True,
         timeout=30,
     )
-    block = documented_block(CONTAINER_SECTION, "podman secret create")
+    block = doc_block("docs/deploying.md", CONTAINER_SECTION, "podman secret create")
     name = re.search(r"--name (\S+)", block)[1]
     secret = re.search(r"^podman secret create (\S+) ", block, re.M)[1]
     container = Container(name, free_port())

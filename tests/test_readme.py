@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.answer import fetch
+from tests.helpers.docs import doc_block
 from tests.helpers.oracle import ROOT
 from tests.helpers.servers import APP_VARIABLES
 from tests.helpers.servers import free_port
@@ -23,22 +24,16 @@ from tests.helpers.servers import wait_for
 # Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
-README = (ROOT / "README.md").read_text()
-
 
 def commands(heading: str) -> list[str]:
     """The lines of the sh block in the README section under heading, without their comments."""
-    section = README.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```sh\n(.*?)```", section, re.S)[1]
-    return [line.split("  #", 1)[0].strip() for line in block.splitlines()]
+    return [line.split("  #", 1)[0].strip() for line in doc_block("README.md", heading).splitlines()]
 
 
 def session(heading: str) -> list[tuple[str, str]]:
     """The (command, output) pairs of the console block in the README section under heading."""
-    section = README.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```console\n(.*?)```", section, re.S)[1]
     pairs: list[tuple[str, str]] = []
-    for line in block.splitlines():
+    for line in doc_block("README.md", heading).splitlines():
         if line.startswith("$ "):
             pairs.append((line[2:], ""))
         else:
