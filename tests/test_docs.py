@@ -81,7 +81,9 @@ def test_deploying_section_1_as_written(tmp_path):
     cloned from this checkout; all but the package install, which .ci/run makes. The venv's python
     must be Debian's own, and --check-config must pass on the key file made as written."""
     python = Path("/usr/bin/python3")
-    require("Debian's /usr/bin/python3 with venv", python.exists(), "apt-get install python3-venv")
+    ensurepip = [python, "-c", "import ensurepip"]
+    makes_venvs = python.exists() and subprocess.run(ensurepip, check=False).returncode == 0
+    require("Debian's /usr/bin/python3 with venv", makes_venvs, "apt-get install python3-venv")
     require_executable("git", install="apt-get install git")
     require("a git checkout to clone", (ROOT / ".git").exists(), "run from a git clone")
     commands = doc_block("docs/deploying.md", "1. The app and its keys").replace("\\\n", "")
