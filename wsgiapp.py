@@ -538,7 +538,7 @@ def find_templates(here: Path) -> Path:
 HTML_DIR = find_templates(Path(__file__).parent)
 # Pages: html/layout.html around a fragment of html/, in string.Template's syntax, compiled once at
 # import into the texts between the names a request fills in. Template.substitute on every request
-# would cost 1.2 to 2.1 µs more per page, a tenth of GET /getcookie (python -m bench template).
+# would cost about a tenth more of GET /getcookie (bench/README.md, The page compiler).
 STYLE = (HTML_DIR / "style.css").read_text("utf-8")
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 LAYOUT = (HTML_DIR / "layout.html").read_text("utf-8")
