@@ -34,6 +34,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -137,14 +138,17 @@ def dispatch(environ: Environ, app: App) -> Reply:
     path = environ.get("PATH_INFO") or "/"
     methods = ROUTES.get(path)
     if methods is None:
-        return error_reply(HTTPStatus.NOT_FOUND, "There is no page at this address.")
+        return error_reply(
+            HTTPStatus.NOT_FOUND, "There is no page at this address. Check it, or start from the form."
+        )
     method = environ["REQUEST_METHOD"]
     handler = methods.get("GET" if method == "HEAD" else method)
     if handler is None:
         allow = ("Allow", ALLOW[path])
         if method == "OPTIONS":
             return Reply(HTTPStatus.NO_CONTENT, [allow, *SECURITY_HEADERS], b"")
-        return error_reply(HTTPStatus.METHOD_NOT_ALLOWED, f"This page takes {allow[1]}.", [allow])
+        message = "This page cannot be opened this way. Start from the form."
+        return error_reply(HTTPStatus.METHOD_NOT_ALLOWED, message, [allow])
     if method not in SAFE_METHODS and is_cross_origin(environ):
         return error_reply(HTTPStatus.FORBIDDEN, "Cross-site form posts are refused.")
     return handler(environ, app)
@@ -193,7 +197,10 @@ def set_cookie(environ: Environ, app: App) -> Reply:
     names = form.getlist("nm")
     error = name_error(names)
     if error is not None:
-        body = render(INDEX_PAGE, error=error)
+        typed = shown_again(names[0]) if names else ""
+        if names and typed != names[0]:
+            error += " The field shows it without the characters that cannot be shown."
+        body = render(INDEX_PAGE, name=typed, error=error, invalid="true")
         return html_reply(HTTPStatus.BAD_REQUEST, body, PRIVATE)
     cookie = user_cookie_header(environ, sign_name(app.signer, names[0]), app.max_age)
     return html_reply(HTTPStatus.OK, READCOOKIE_BODY, [cookie, *PRIVATE])
@@ -333,14 +340,27 @@ def in_emoji_sequence(name: str, at: int) -> bool:
     return followed and ends_in_emoji(name[:at].rstrip(VARIATION_SELECTORS))
 
 
-def hidden_character(name: str) -> str | None:
-    """The first character of name that is drawn as nothing or reorders the text, but for the joiners
-    and variation selectors of emoji sequences; None if there is none."""
+def hidden_characters(name: str) -> Iterator[int]:
+    """Where name has a character that is drawn as nothing or reorders the text, but for the joiners
+    and variation selectors of emoji sequences."""
     for match in DEFAULT_IGNORABLE.finditer(name):
         char = match.group()
         if char not in ZERO_WIDTH_JOINER + VARIATION_SELECTORS or not in_emoji_sequence(name, match.start()):
-            return char
-    return None
+            yield match.start()
+
+
+def hidden_character(name: str) -> str | None:
+    """The first of name's hidden characters (hidden_characters), None if there is none."""
+    at = next(hidden_characters(name), None)
+    return None if at is None else name[at]
+
+
+def shown_again(name: str) -> str:
+    """A refused name as the form shows it again: without its control characters, then without the
+    characters that are drawn as nothing or reorder the text (a page must not show them)."""
+    name = "".join(char for char in name if unicodedata.category(char) not in FORBIDDEN_CATEGORIES)
+    hidden = set(hidden_characters(name))
+    return "".join(char for at, char in enumerate(name) if at not in hidden)
 
 
 def name_error(names: list[str]) -> str | None:
@@ -643,7 +663,7 @@ WELCOME_PAGE = load_page("welcome", title="Welcome")
 MESSAGE_PAGE = load_page("message")
 READCOOKIE_BODY = render(load_page("readcookie", title="Cookie set"))
 NOUSER_BODY = render(load_page("nouser", title="No user is set"))
-INDEX_REPLY = html_reply(HTTPStatus.OK, render(INDEX_PAGE, error=""))
+INDEX_REPLY = html_reply(HTTPStatus.OK, render(INDEX_PAGE, name="", error="", invalid="false"))
 NOUSER_REPLY = html_reply(HTTPStatus.OK, NOUSER_BODY, PRIVATE)
 HOME_REPLY = redirect_reply("/")
 TOO_LARGE_REPLY = error_reply(

@@ -35,7 +35,7 @@ class Case(NamedTuple):
 
 
 CASES = [
-    Case("GET /", "GET", "/", {}, "", expect="<h1>Enter userID</h1>"),
+    Case("GET /", "GET", "/", {}, "", expect="Enter userID</label></h1>"),
     Case(
         "POST /setcookie",
         "POST",

@@ -146,9 +146,9 @@ def error_page(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPErr
     """Every HTTPError as the error page of html/, instead of Falcon's JSON."""
     message = error.description
     if message is None and error.status_code == 404:
-        message = "There is no page at this address."
+        message = "There is no page at this address. Check it, or start from the form."
     elif message is None and error.status_code == 405:
-        message = f"This page takes {error.headers['Allow']}."
+        message = "This page cannot be opened this way. Start from the form."
     resp.content_type = falcon.MEDIA_HTML
     resp.text = render("message", title=error.status, message=message or error.title)
 
@@ -166,6 +166,11 @@ def name_error(names: list[str]) -> str | None:
     if any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
         return "The user ID must not contain control characters."
     return None
+
+
+def shown_again(name: str) -> str:
+    """A refused name as the form shows it again: without its control characters."""
+    return "".join(char for char in name if unicodedata.category(char) not in FORBIDDEN_CATEGORIES)
 
 
 def form_names(form: object) -> list[str]:
@@ -210,7 +215,9 @@ def unsign_name(value: str) -> str | None:
 
 class Index:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.text = render("index", title="Enter userID", error="", max_length=MAX_NAME_LENGTH)
+        resp.text = render(
+            "index", title="Enter userID", name="", error="", invalid="false", max_length=MAX_NAME_LENGTH
+        )
 
     on_head = on_get
 
@@ -229,7 +236,15 @@ class SetCookie:
         error = name_error(names)
         if error is not None:
             resp.status = falcon.HTTP_400
-            resp.text = render("index", title="Enter userID", error=error, max_length=MAX_NAME_LENGTH)
+            typed = shown_again(names[0]) if names else ""
+            resp.text = render(
+                "index",
+                title="Enter userID",
+                name=typed,
+                error=error,
+                invalid="true",
+                max_length=MAX_NAME_LENGTH,
+            )
             return
         resp.text = render("readcookie", title="Cookie set")
         value = signer.sign(quote(names[0], safe=COOKIE_SAFE)).decode()

@@ -121,9 +121,16 @@ def name_error(names: list[str]) -> str | None:
     return None
 
 
+def shown_again(name: str) -> str:
+    """A refused name as the form shows it again: without its control characters."""
+    return "".join(char for char in name if unicodedata.category(char) not in FORBIDDEN_CATEGORIES)
+
+
 @app.get("/")
 def index() -> str:
-    return page("index.html", title="Enter userID", error="", max_length=MAX_NAME_LENGTH)
+    return page(
+        "index.html", title="Enter userID", name="", error="", invalid="false", max_length=MAX_NAME_LENGTH
+    )
 
 
 @app.get("/setcookie")
@@ -138,7 +145,15 @@ def setcookie() -> Response:
     names = request.form.getlist("nm")
     error = name_error(names)
     if error is not None:
-        body = page("index.html", title="Enter userID", error=error, max_length=MAX_NAME_LENGTH)
+        typed = shown_again(names[0]) if names else ""
+        body = page(
+            "index.html",
+            title="Enter userID",
+            name=typed,
+            error=error,
+            invalid="true",
+            max_length=MAX_NAME_LENGTH,
+        )
         return private(app.make_response((body, 400)))
     response = app.make_response(page("readcookie.html", title="Cookie set"))
     value = signer.sign(quote(names[0], safe=COOKIE_SAFE)).decode()

@@ -1,4 +1,4 @@
-"""Take the README's screenshots of the three pages (800x360 PNG), in headless Chromium against gunicorn.
+"""Take the README's screenshots of the pages (800x360 PNG), in headless Chromium against gunicorn.
 
 Run from the repository root, with the test extra installed: `python -m docs.screenshots` (as a
 module, so that the root is on sys.path and tests.helpers imports).
@@ -29,8 +29,14 @@ def main() -> None:
     ):
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 800, "height": 360})
+        # A name pasted with a zero-width space: refused, and kept in the field without it.
         page.goto(app.url + "/")
-        page.get_by_label("User ID").fill("alice")
+        page.get_by_label("Enter userID").fill("ad\u200bmin")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_url(app.url + "/setcookie")
+        page.screenshot(path=DOCS / "refused.png")
+        page.goto(app.url + "/")
+        page.get_by_label("Enter userID").fill("alice")
         page.screenshot(path=DOCS / "form.png")
         page.get_by_role("button", name="Login").click()
         page.wait_for_url(app.url + "/setcookie")

@@ -110,7 +110,7 @@ def log_in(watched: Watched, app, name: str) -> None:
     page = watched.page
     page.goto(app.url + "/")
     assert page.title() == "Enter userID"
-    page.get_by_label("User ID").fill(name)
+    page.get_by_label("Enter userID").fill(name)
     page.get_by_role("button", name="Login").click()
     page.wait_for_url(app.url + "/setcookie")
     assert page.title() == "Cookie set"
@@ -232,7 +232,7 @@ def test_a_sibling_subdomains_lone_quotes_do_not_log_the_user_out(watched, site)
     the user's __Host- cookie, `a="; __Host-userID=...; b="`, and the user is still welcomed."""
     page = watched.page
     page.goto(site.url + "/")
-    page.get_by_label("User ID").fill("alice")
+    page.get_by_label("Enter userID").fill("alice")
     page.get_by_role("button", name="Login").click()
     page.wait_for_url(site.url + "/setcookie")
     # As the sibling's answer would set them (Domain=example.com; Secure): what Chromium keeps.

@@ -167,7 +167,7 @@ def test_a_chunked_body_over_the_cap_is_413(body):
     [
         (b"nm=alice", ALICE),
         (b"nm=alice&pad=" + b"x" * 16_371, ALICE),
-        (b"nm=" + b"a" * 1000, form_again("The user ID must be at most 64 characters long.")),
+        (b"nm=" + b"a" * 1000, form_again("The user ID must be at most 64 characters long.", "a" * 1000)),
     ],
     ids=["short", "exactly-at-the-cap", "name-too-long"],
 )
@@ -257,46 +257,61 @@ def test_without_a_length_or_an_ended_stream_the_body_is_not_read(content_type, 
 # Bad names: 400, the form again with a message, nothing set
 
 HIDDEN = "The user ID must not contain characters that are invisible or reorder the text: "
+CONTROL = "The user ID must not contain control characters."
+# Said when the field shows the name without some of its characters.
+CUT = " The field shows it without the characters that cannot be shown."
 
 
 @pytest.mark.parametrize(
-    ("fields", "error"),
+    ("fields", "error", "shown"),
     [
-        ([], "Please enter a user ID."),
-        ([("other", "x")], "Please enter a user ID."),
-        ([("nm", "")], "The user ID must not be blank."),
-        ([("nm", "   \t ")], "The user ID must not be blank."),
-        ([("nm", "alice"), ("nm", "bob")], "Send one user ID, not several."),
-        ([("nm", "alice"), ("nm", "alice")], "Send one user ID, not several."),
-        ([("nm", "a" * 65)], "The user ID must be at most 64 characters long."),
-        ([("nm", "😀" * 65)], "The user ID must be at most 64 characters long."),
-        ([("nm", "a\r\nSet-Cookie: x=1")], "The user ID must not contain control characters."),
-        ([("nm", "a\x00b")], "The user ID must not contain control characters."),
-        ([("nm", "a\x7f")], "The user ID must not contain control characters."),
-        ([("nm", "a\x85b")], "The user ID must not contain control characters."),
+        ([], "Please enter a user ID.", ""),
+        ([("other", "x")], "Please enter a user ID.", ""),
+        ([("nm", "")], "The user ID must not be blank.", ""),
+        ([("nm", "   \t ")], "The user ID must not be blank." + CUT, "    "),
+        ([("nm", "alice"), ("nm", "bob")], "Send one user ID, not several.", "alice"),
+        ([("nm", "alice"), ("nm", "alice")], "Send one user ID, not several.", "alice"),
+        ([("nm", "a" * 65)], "The user ID must be at most 64 characters long.", "a" * 65),
+        ([("nm", "😀" * 65)], "The user ID must be at most 64 characters long.", "😀" * 65),
+        ([("nm", "a\r\nSet-Cookie: x=1")], CONTROL + CUT, "aSet-Cookie: x=1"),
+        ([("nm", "a\x00b")], CONTROL + CUT, "ab"),
+        ([("nm", "a\x7f")], CONTROL + CUT, "a"),
+        ([("nm", "a\x85b")], CONTROL + CUT, "ab"),
         # Names that pretend to be others (CVE-2021-42574): the text reordered, or invisible characters.
-        ([("nm", "adm\u202enimda")], HIDDEN + "U+202E RIGHT-TO-LEFT OVERRIDE."),
-        ([("nm", "\u2066admin")], HIDDEN + "U+2066 LEFT-TO-RIGHT ISOLATE."),
-        ([("nm", "admin\u200b")], HIDDEN + "U+200B ZERO WIDTH SPACE."),
-        ([("nm", "ad\u00admin")], HIDDEN + "U+00AD SOFT HYPHEN."),
-        ([("nm", "\ufeffadmin")], HIDDEN + "U+FEFF ZERO WIDTH NO-BREAK SPACE."),
-        ([("nm", "ad\u2060min")], HIDDEN + "U+2060 WORD JOINER."),
-        ([("nm", "\u3164admin")], HIDDEN + "U+3164 HANGUL FILLER."),
+        ([("nm", "adm\u202enimda")], HIDDEN + "U+202E RIGHT-TO-LEFT OVERRIDE." + CUT, "admnimda"),
+        ([("nm", "\u2066admin")], HIDDEN + "U+2066 LEFT-TO-RIGHT ISOLATE." + CUT, "admin"),
+        ([("nm", "admin\u200b")], HIDDEN + "U+200B ZERO WIDTH SPACE." + CUT, "admin"),
+        ([("nm", "ad\u00admin")], HIDDEN + "U+00AD SOFT HYPHEN." + CUT, "admin"),
+        ([("nm", "\ufeffadmin")], HIDDEN + "U+FEFF ZERO WIDTH NO-BREAK SPACE." + CUT, "admin"),
+        ([("nm", "ad\u2060min")], HIDDEN + "U+2060 WORD JOINER." + CUT, "admin"),
+        ([("nm", "\u3164admin")], HIDDEN + "U+3164 HANGUL FILLER." + CUT, "admin"),
         # A joiner or a variation selector outside an emoji sequence.
-        ([("nm", "ad\u200dmin")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
-        ([("nm", "\u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
-        ([("nm", "admin\ufe0f")], HIDDEN + "U+FE0F VARIATION SELECTOR-16."),
-        ([("nm", "\ufe0f\u2764")], HIDDEN + "U+FE0F VARIATION SELECTOR-16."),
-        ([("nm", "\U0001f469\u200d")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
-        ([("nm", "a\u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
-        ([("nm", "\U0001f469\u200da")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
-        ([("nm", "\U0001f469 \u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER."),
+        ([("nm", "ad\u200dmin")], HIDDEN + "U+200D ZERO WIDTH JOINER." + CUT, "admin"),
+        ([("nm", "\u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER." + CUT, "\U0001f4bb"),
+        ([("nm", "admin\ufe0f")], HIDDEN + "U+FE0F VARIATION SELECTOR-16." + CUT, "admin"),
+        ([("nm", "\ufe0f\u2764")], HIDDEN + "U+FE0F VARIATION SELECTOR-16." + CUT, "\u2764"),
+        ([("nm", "\U0001f469\u200d")], HIDDEN + "U+200D ZERO WIDTH JOINER." + CUT, "\U0001f469"),
+        ([("nm", "a\u200d\U0001f4bb")], HIDDEN + "U+200D ZERO WIDTH JOINER." + CUT, "a\U0001f4bb"),
+        ([("nm", "\U0001f469\u200da")], HIDDEN + "U+200D ZERO WIDTH JOINER." + CUT, "\U0001f469a"),
+        (
+            [("nm", "\U0001f469 \u200d\U0001f4bb")],
+            HIDDEN + "U+200D ZERO WIDTH JOINER." + CUT,
+            "\U0001f469 \U0001f4bb",
+        ),
         # Unassigned, and default-ignorable: drawn as nothing once it is assigned.
-        ([("nm", "ad\u2065min")], HIDDEN + "U+2065 an unassigned character."),
+        ([("nm", "ad\u2065min")], HIDDEN + "U+2065 an unassigned character." + CUT, "admin"),
+        # Too long, with what a page cannot show: the field shows the rest, and says so.
+        (
+            [("nm", "a" * 64 + "\u200b\x00")],
+            "The user ID must be at most 64 characters long." + CUT,
+            "a" * 64,
+        ),
+        # An emoji sequence kept whole, beside a control character that goes.
+        ([("nm", "\U0001f469\u200d\U0001f4bb\x07")], CONTROL + CUT, "\U0001f469\u200d\U0001f4bb"),
     ],
 )
-def test_bad_names_get_the_form_again_with_a_message(fields, error):
-    assert post(form(fields, "urlencoded")[0]).exact == form_again(error)
+def test_bad_names_get_the_form_again_with_what_was_typed_and_a_message(fields, error, shown):
+    assert post(form(fields, "urlencoded")[0]).exact == form_again(error, shown)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from tests.helpers.oracle import ALLOW
 from tests.helpers.oracle import CSP
 from tests.helpers.oracle import HTML
 from tests.helpers.oracle import INDEX
+from tests.helpers.oracle import NOT_ALLOWED
+from tests.helpers.oracle import NOT_FOUND
 from tests.helpers.oracle import NOUSER
 from tests.helpers.oracle import REDIRECT
 from tests.helpers.oracle import SECURITY_HEADERS
@@ -39,10 +41,13 @@ def test_index_shows_the_form(client):
     body = assert_page(response, HTTPStatus.OK)
     assert "<title>Enter userID</title>" in body
     assert '<form action="/setcookie" method="POST">' in body
-    assert '<label for="nm">User ID</label>' in body
-    assert '<input type="text" id="nm" name="nm" required maxlength="64" autocomplete="username">' in body
+    assert '<h1><label for="nm">Enter userID</label></h1>' in body
+    assert (
+        '<input type="text" id="nm" name="nm" value="" required maxlength="64" autocomplete="username"'
+        ' aria-invalid="false" aria-describedby="nm-error">'
+    ) in body
+    assert '<p class="error" id="nm-error" role="alert"></p>' in body
     assert '<button type="submit">Login</button>' in body
-    assert '<p class="error" role="alert"></p>' in body
     assert "Set-Cookie" not in response.headers
 
 
@@ -95,7 +100,7 @@ ICON = (HTML / "favicon.svg").read_bytes()
 
 def not_allowed(path: str) -> tuple[str, list, bytes]:
     allow = ALLOW[path]
-    return message_answer(HTTPStatus.METHOD_NOT_ALLOWED, f"This page takes {allow}.", ("Allow", allow))
+    return message_answer(HTTPStatus.METHOD_NOT_ALLOWED, NOT_ALLOWED, ("Allow", allow))
 
 
 def options(path: str) -> tuple[str, list, bytes]:
@@ -120,7 +125,7 @@ ANSWERS = {
         [("Content-Type", "image/svg+xml"), *SECURITY_HEADERS, STATIC, ("Content-Length", str(len(ICON)))],
         ICON,
     ),
-    ("GET", "/nope"): message_answer(HTTPStatus.NOT_FOUND, "There is no page at this address."),
+    ("GET", "/nope"): message_answer(HTTPStatus.NOT_FOUND, NOT_FOUND),
     ("POST", "/"): not_allowed("/"),
     ("PUT", "/setcookie"): not_allowed("/setcookie"),
     ("GET", "/deletecookie"): not_allowed("/deletecookie"),
@@ -180,7 +185,7 @@ def test_head_has_the_get_headers_and_no_body(path):
 def test_unknown_paths_are_404(method, path):
     # PATH_INFO as a server hands it over, already unquoted.
     answer = call(method, path)
-    assert answer.exact == message_answer(HTTPStatus.NOT_FOUND, "There is no page at this address.")
+    assert answer.exact == message_answer(HTTPStatus.NOT_FOUND, NOT_FOUND)
 
 
 # Beside the 405s of ANSWERS.

@@ -69,17 +69,22 @@ CLEARS = {"http": CLEARED, "https": CLEARED_HTTPS}
 
 
 class Markup(HTMLParser):
-    """The tags, attributes, comments and declarations of a page, and the text of its <h1>."""
+    """The tags, attributes, comments and declarations of a page, and the text of its <h1>; the value
+    of the form's field apart (typed), so that every form has one skeleton."""
 
     def __init__(self, body: bytes) -> None:
         super().__init__(convert_charrefs=True)
         self.skeleton: list[tuple] = []
         self.h1 = ""
         self.in_h1 = False
+        self.typed: str | None = None
         self.feed(body.decode("utf-8"))
         self.close()
 
     def handle_starttag(self, tag, attrs):
+        if tag == "input" and ("name", "nm") in attrs:
+            self.typed = dict(attrs)["value"]
+            attrs = [(key, "" if key == "value" else value) for key, value in attrs]
         self.skeleton.append(("start", tag, tuple(attrs)))
         self.in_h1 = tag == "h1"
 
@@ -189,6 +194,16 @@ def shown_in_emoji(name: str, at: int) -> bool:
     return before != "" and emoji(before[-1])
 
 
+def shown_again(name: str) -> str:
+    """A refused name as the form shows it again: without control characters, then without the
+    invisible and reordering ones but those of emoji sequences."""
+    name = "".join(char for char in name if unicodedata.category(char) not in ("Cc", "Cs"))
+    hidden = {
+        match.start() for match in DEFAULT_IGNORABLE.finditer(name) if not shown_in_emoji(name, match.start())
+    }
+    return "".join(char for at, char in enumerate(name) if at not in hidden)
+
+
 def valid_name(name: str) -> bool:
     """The rule for a user ID, as the page states it."""
     return (
@@ -234,6 +249,12 @@ def index_skeleton() -> str:
 
 
 @functools.cache
+def refused_skeleton() -> str:
+    """The form again, for a refused name."""
+    return skeleton(call("POST", "/setcookie", b"nm=", content_type=URLENCODED))
+
+
+@functools.cache
 def welcome_skeleton() -> str:
     return skeleton(call("GET", "/getcookie", cookie=f"userID={sign('n')}"))
 
@@ -243,6 +264,7 @@ def page_skeletons() -> frozenset[str]:
     return frozenset(
         {
             index_skeleton(),
+            refused_skeleton(),
             skeleton(call("POST", "/setcookie", b"nm=n", content_type=URLENCODED)),
             skeleton(call("GET", "/getcookie")),
             skeleton(call("GET", "/nowhere")),
@@ -620,7 +642,8 @@ def test_name_rule(name, encoding):
     else:
         assert answer.status == 400
         assert value is None
-        assert skeleton(answer) == index_skeleton()
+        assert skeleton(answer) == refused_skeleton()
+        assert Markup(answer.body).typed == shown_again(name)
 
 
 @given(

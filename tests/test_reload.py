@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
+from tests.helpers.oracle import NOT_FOUND
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import keys_line
@@ -277,11 +278,15 @@ def test_a_reload_loads_new_code_and_keeps_the_old_when_it_cannot(tmp_path, brok
     keys = key_file(tmp_path / "keys", KEY)
     port = free_port()
     with start(port, keys, cwd=copy) as app:
-        assert "<h1>Enter userID</h1>" in fetch(app.url + "/").text
-        edit(copy / "html" / "index.html", "<h1>Enter userID</h1>", "<h1>Enter userID, again</h1>")
-        edit(copy / "wsgiapp.py", '"There is no page at this address."', '"Nothing here."')
+        assert "Enter userID</label>" in fetch(app.url + "/").text
+        edit(copy / "html" / "index.html", "Enter userID</label>", "Enter userID, again</label>")
+        edit(
+            copy / "wsgiapp.py",
+            f'"{NOT_FOUND}"',
+            '"Nothing here."',
+        )
         reload(app)
-        assert "<h1>Enter userID, again</h1>" in fetch(app.url + "/").text
+        assert "Enter userID, again</label>" in fetch(app.url + "/").text
         assert "<p>Nothing here.</p>" in fetch(app.url + "/nowhere").text
         cookie = login(app)
 
@@ -294,7 +299,7 @@ def test_a_reload_loads_new_code_and_keeps_the_old_when_it_cannot(tmp_path, brok
         )
         key_file(keys, NEW_KEY, KEY)
         reload(app)
-        assert "<h1>Enter userID, again</h1>" in fetch(app.url + "/").text
+        assert "Enter userID, again</label>" in fetch(app.url + "/").text
         assert "<p>Nothing here.</p>" in fetch(app.url + "/nowhere").text
         assert welcomes(app, cookie)
         after = login(app, "bob")

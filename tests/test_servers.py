@@ -20,6 +20,8 @@ from tests.helpers.answer import send_raw
 from tests.helpers.oracle import ALLOW
 from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import INDEX
+from tests.helpers.oracle import NOT_ALLOWED
+from tests.helpers.oracle import NOT_FOUND
 from tests.helpers.oracle import PRIVATE
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import TEST_KEY
@@ -125,14 +127,12 @@ def test_every_server_loads_the_application_its_own_way(server):
             assert as_sent_by_the_app(greeting) == unordered(welcome_answer(NAME))
 
             missing = fetch(app.url + "/nowhere")
-            expected = message_answer(HTTPStatus.NOT_FOUND, "There is no page at this address.")
+            expected = message_answer(HTTPStatus.NOT_FOUND, NOT_FOUND)
             assert as_sent_by_the_app(missing) == unordered(expected)
 
             put = fetch(app.url + "/", method="PUT")
             allow = ALLOW["/"]
-            expected = message_answer(
-                HTTPStatus.METHOD_NOT_ALLOWED, f"This page takes {allow}.", ("Allow", allow)
-            )
+            expected = message_answer(HTTPStatus.METHOD_NOT_ALLOWED, NOT_ALLOWED, ("Allow", allow))
             assert as_sent_by_the_app(put) == unordered(expected)
 
 
@@ -291,10 +291,10 @@ def test_the_development_server_serves_edits_to_the_code_and_the_pages(tmp_path)
     command = [arg for arg in devserver_command(port) if arg != "--no-reload"]
     with serve(command, port, env={"SECRET_KEY": TEST_KEY}, cwd=tmp_path) as app:
         index = tmp_path / "html" / "index.html"
-        index.write_text(index.read_text().replace("<h1>Enter userID</h1>", "<h1>Edited</h1>"))
-        wait_for(lambda: "<h1>Edited</h1>" in text_of(app.url + "/"), output=app.output)
+        index.write_text(index.read_text().replace("Enter userID</label>", "Edited</label>"))
+        wait_for(lambda: "Edited</label>" in text_of(app.url + "/"), output=app.output)
         module = tmp_path / "wsgiapp.py"
-        module.write_text(module.read_text().replace('"There is no page at this address."', '"Nothing."'))
+        module.write_text(module.read_text().replace(f'"{NOT_FOUND}"', '"Nothing."'))
         wait_for(lambda: "<p>Nothing.</p>" in text_of(app.url + "/nowhere"), output=app.output)
 
 

@@ -243,4 +243,4 @@ def test_no_request_header_moves_the_app(tmp_path):
     with serve(gunicorn_command(port), port, env={"SECRET_KEY": KEY}) as app:
         for name, value in [("SCRIPT_NAME", "/mounted"), ("PATH_INFO", "/getcookie")]:
             answer = fetch(app.url + "/", headers={name: value})
-            assert (answer.status, "<h1>Enter userID</h1>" in answer.text) == (200, True), name
+            assert (answer.status, "Enter userID</label></h1>" in answer.text) == (200, True), name

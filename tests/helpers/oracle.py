@@ -144,9 +144,17 @@ def page(fragment: str, **values: str) -> bytes:
     return Template(text).substitute(style=STYLE, **{k: html.escape(v) for k, v in values.items()}).encode()
 
 
-def index_page(error: str = "") -> bytes:
-    """The form, with this error above it."""
-    return page("index", title="Enter userID", max_length=str(MAX_NAME_LENGTH), error=error)
+def index_page(error: str = "", typed: str = "") -> bytes:
+    """The form; for a refused name, what the field shows of it, marked invalid, and the error below it."""
+    invalid = "true" if error else "false"
+    return page(
+        "index",
+        title="Enter userID",
+        max_length=str(MAX_NAME_LENGTH),
+        name=typed,
+        error=error,
+        invalid=invalid,
+    )
 
 
 def welcome_page(name: str) -> bytes:
@@ -166,6 +174,11 @@ def page_headers(body: bytes, *extra: tuple[str, str]) -> list[tuple[str, str]]:
 # Exact answers, as Answer.exact spells them: (status line, headers, body).
 
 
+# What the 404 and 405 pages say: what a person can do, not the methods a path takes (Allow says those).
+NOT_FOUND = "There is no page at this address. Check it, or start from the form."
+NOT_ALLOWED = "This page cannot be opened this way. Start from the form."
+
+
 def message_answer(status: HTTPStatus, text: str, *extra: tuple[str, str]) -> tuple[str, list, bytes]:
     """The message page that says text."""
     body = page("message", title=status_line(status), message=text)
@@ -177,9 +190,9 @@ def refusal(status: HTTPStatus, text: str) -> tuple[str, list, bytes]:
     return message_answer(status, text, *PRIVATE)
 
 
-def form_again(error: str) -> tuple[str, list, bytes]:
-    """A bad name: 400, the form again with the error above it."""
-    body = index_page(error)
+def form_again(error: str, typed: str = "") -> tuple[str, list, bytes]:
+    """A bad name: 400, the form again with what the field shows of it, and the error."""
+    body = index_page(error, typed)
     return status_line(HTTPStatus.BAD_REQUEST), page_headers(body, *PRIVATE), body
 
 
