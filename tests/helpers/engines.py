@@ -305,13 +305,15 @@ def firefox(home: Path, capabilities: dict[str, Any]) -> Iterator[MarionetteSess
 
 
 @contextlib.contextmanager
-def xvfb() -> Iterator[str]:
-    """An X display of our own (Xvfb picks a free number and writes it when it is ready)."""
+def xvfb(home: Path) -> Iterator[str]:
+    """An X display of our own (Xvfb picks a free number and writes it when it is ready); home is
+    its HOME (Mesa keeps a shader cache there)."""
     binary = require_executable("Xvfb", install="Debian: apt-get install xvfb")
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
         [binary, "-displayfd", str(write_end), "-nolisten", "tcp", "-screen", "0", "1024x768x24"],
         pass_fds=[write_end],
+        env=browser_env(home),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
