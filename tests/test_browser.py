@@ -5,10 +5,8 @@ a name ran as script) and Content-Security-Policy violations, and asserts there 
 """
 
 import contextlib
-import http.server
 import os
 import re
-import threading
 
 import pytest
 
@@ -24,6 +22,9 @@ from tests.helpers.servers import require_chromium
 from tests.helpers.servers import require_nginx
 from tests.helpers.servers import run_nginx
 from tests.helpers.servers import serve
+from tests.helpers.sites import NeighbourPage
+from tests.helpers.sites import attacker_page
+from tests.helpers.sites import served
 
 # Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
 pytestmark = pytest.mark.slow
@@ -188,44 +189,6 @@ def test_the_watch_sees_a_csp_violation(watched, app):
     assert expected in watched.problems
 
 
-class OtherSite(http.server.BaseHTTPRequestHandler):
-    """A page of another site or service: its body and headers, to every GET."""
-
-    body = b""
-    headers_sent: tuple[tuple[str, str], ...] = ()
-
-    def do_GET(self):
-        self.send_response(200)
-        for name, value in self.headers_sent:
-            self.send_header(name, value)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format, *args):
-        pass
-
-
-def attacker_page(target: str) -> type[OtherSite]:
-    """Another site's page that posts the login form to the app as soon as it loads."""
-    body = (
-        f'<form method="POST" action="{target}/setcookie">'
-        '<input name="nm" value="mallory"></form>'
-        "<script>document.forms[0].submit()</script>"
-    ).encode()
-    return type("AttackerPage", (OtherSite,), {"body": body})
-
-
-class NeighbourPage(OtherSite):
-    """Another service of the same host, on another port: it sets a cookie of its own, whose value
-    is not UTF-8 (one byte, 0xE9: "café" in latin-1). Cookies do not keep to a port.
-    http.server writes each header as latin-1: the value goes out as the bytes caf\xe9."""
-
-    body = b"<p>Preferences saved.</p>"
-    headers_sent = (("Set-Cookie", "pref=caf\xe9; Path=/"),)
-
-
 def test_a_sibling_subdomains_lone_quotes_do_not_log_the_user_out(watched, site):
     """Over https through deploy/nginx.conf: a sibling subdomain sets two cookies for the parent
     domain whose values are a lone quote, one for /getcookie, one for /. Chromium sends them around
@@ -263,20 +226,6 @@ def test_a_neighbours_cookie_does_not_log_the_user_out(watched, app):
         assert answered.value.header_value("set-cookie") is None
         assert sorted(cookie["name"] for cookie in watched.cookies()) == ["pref", "userID"]
         assert watched.problems == []
-
-
-@contextlib.contextmanager
-def served(handler: type[http.server.BaseHTTPRequestHandler]):
-    """Serve a page on a free loopback port, in a thread; yield the port."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 # localhost is another site than 127.0.0.1; the same host on another port is the same site but
