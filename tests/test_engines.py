@@ -298,3 +298,30 @@ def test_a_neighbours_cookie_changes_nothing(browser, target):
         [kept, pref], key=lambda cookie: cookie["name"]
     )
     assert target.statuses("GET /getcookie", since) == ["200"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown", "message"),
+    [
+        ("   ", "   ", "The user ID must not be blank."),
+        (
+            "ad\u200bmin",
+            "admin",
+            "The user ID must not contain characters that are invisible or reorder the text: U+200B ZERO"
+            " WIDTH SPACE. The field shows it without the characters that cannot be shown.",
+        ),
+    ],
+    ids=["blank", "a zero-width space"],
+)
+def test_a_refused_name_stays_in_the_field(browser, target, typed, shown, message):
+    """A name the app refuses comes back in the field, less what a page cannot show, marked invalid,
+    with the message below it: nobody types it all again."""
+    browser.go(target.url + "/")
+    browser.fill("#nm", typed)
+    browser.click("form[action='/setcookie'] button")
+    browser.wait_for_page(target.url + "/setcookie")
+    assert browser.title() == "Enter userID"
+    assert browser.execute("return document.querySelector('#nm').value") == shown
+    assert browser.execute("return document.querySelector('#nm').getAttribute('aria-invalid')") == "true"
+    assert browser.text("#nm-error") == message
+    assert browser.cookies() == []
