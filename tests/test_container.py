@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.answer import attributes
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.answer import parse_response
@@ -30,8 +31,11 @@ from tests.helpers.containers import podman_command
 from tests.helpers.containers import podman_shell
 from tests.helpers.containers import running
 from tests.helpers.containers import runtime
+from tests.helpers.docs import commands
 from tests.helpers.docs import doc_block
+from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import SECURE_COOKIE_ATTRIBUTES
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
@@ -198,33 +202,19 @@ def test_x_forwarded_proto_counts_only_from_the_trusted_address(image, secrets):
         proxy = peer_address(untrusting)
         assert proxy != "127.0.0.1"
         header = fetch(untrusting.url + "/setcookie", **https).cookie_header()
-        assert set(header.split("; ")) == {
-            signed("alice", KEY, at=issued_at(header.split("; ")[0])),
-            "HttpOnly",
-            "Path=/",
-            "SameSite=Lax",
-        }
+        pair = header.split("; ")[0]
+        assert attributes(header) == {signed("alice", KEY, at=issued_at(pair)), *COOKIE_ATTRIBUTES}
     with running(secrets, env={"FORWARDED_ALLOW_IPS": proxy}) as trusting:
         header = fetch(trusting.url + "/setcookie", **https).cookie_header()
         pair = header.split("; ")[0]
-        assert set(header.split("; ")) == {
-            signed("alice", KEY, cookie="__Host-userID", at=issued_at(pair)),
-            "Secure",
-            "HttpOnly",
-            "Path=/",
-            "SameSite=Lax",
-        }
+        secure = signed("alice", KEY, cookie="__Host-userID", at=issued_at(pair))
+        assert attributes(header) == {secure, *SECURE_COOKIE_ATTRIBUTES}
 
 
 # docs/deploying.md: the key file as section 1 makes it, and the container as section 7 runs it.
 DEPLOYING = ROOT / "docs" / "deploying.md"
 KEYS_SECTION = "1. The app and its keys"
 CONTAINER_SECTION = "7. Containers and Kubernetes"
-
-
-def commands(block: str) -> list[str]:
-    """The block's commands, one a line: a line ending in a backslash joined to the next."""
-    return re.sub(r"\\\n\s*", " ", block).splitlines()
 
 
 def in_place_of(text: str, old: str, new: str) -> str:
@@ -301,10 +291,5 @@ def test_the_documented_gateway_is_the_proxy_the_container_trusts(documented):
     header = fetch(documented.container.url + "/setcookie", **https).cookie_header()
     (key,) = documented.key_file.read_text().splitlines()
     pair = header.split("; ")[0]
-    assert set(header.split("; ")) == {
-        signed("alice", key, cookie="__Host-userID", at=issued_at(pair)),
-        "Secure",
-        "HttpOnly",
-        "Path=/",
-        "SameSite=Lax",
-    }
+    secure = signed("alice", key, cookie="__Host-userID", at=issued_at(pair))
+    assert attributes(header) == {secure, *SECURE_COOKIE_ATTRIBUTES}

@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers.docs import DOCS
 from tests.helpers.docs import blocks
+from tests.helpers.docs import commands
 from tests.helpers.docs import doc_block
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import fingerprint
@@ -86,8 +87,7 @@ def test_deploying_section_1_as_written(tmp_path):
     require("Debian's /usr/bin/python3 with venv", makes_venvs, "apt-get install python3-venv")
     require_executable("git", install="apt-get install git")
     require("a git checkout to clone", (ROOT / ".git").exists(), "run from a git clone")
-    commands = doc_block("docs/deploying.md", "1. The app and its keys").replace("\\\n", "")
-    lines = [line.split("  #", 1)[0].strip() for line in commands.splitlines()]
+    lines = commands(doc_block("docs/deploying.md", "1. The app and its keys"))
     assert lines[0] == "apt-get install git python3-venv"
     script = "\n".join(["set -e", *lines[1:]])
     opt, etc = tmp_path / "opt", tmp_path / "etc"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.answer import fetch
+from tests.helpers.docs import commands
 from tests.helpers.docs import doc_block
 from tests.helpers.oracle import ROOT
 from tests.helpers.servers import APP_VARIABLES
@@ -23,11 +24,6 @@ from tests.helpers.servers import wait_for
 
 # Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
-
-
-def commands(heading: str) -> list[str]:
-    """The lines of the sh block in the README section under heading, without their comments."""
-    return [line.split("  #", 1)[0].strip() for line in doc_block("README.md", heading).splitlines()]
 
 
 def session(heading: str) -> list[tuple[str, str]]:
@@ -74,7 +70,7 @@ def shell_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_the_quick_start(tmp_path):
     """The two commands, as written, in a copy of the repository: the install, then gunicorn serving
     the form on a key it made itself (its port given by GUNICORN_CMD_ARGS, 8000 may be taken)."""
-    install, start = commands("Quick start")
+    install, start = commands(doc_block("README.md", "Quick start"))
     assert (install, start) == (
         "python3 -m venv .venv && .venv/bin/pip install -e .",
         ".venv/bin/gunicorn wsgiapp:application",

@@ -25,6 +25,12 @@ def blocks(name: str) -> Iterator[tuple[str, str]]:
             heading = line.strip().lstrip("#").strip()
 
 
+def commands(block: str) -> list[str]:
+    """A block's commands, one a line: a line ending in a backslash joined to the next, and a comment
+    after two spaces left out."""
+    return [line.split("  #", 1)[0].strip() for line in re.sub(r"\\\n\s*", " ", block).splitlines()]
+
+
 def doc_block(name: str, heading: str, holding: str = "") -> str:
     """The one block under heading (that holds the text holding, if given)."""
     found = [text for above, text in blocks(name) if above == heading and holding in text]
