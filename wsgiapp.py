@@ -1,16 +1,17 @@
 """The Flask tutorial's cookie login as a plain WSGI application, without a framework.
 
-A request's way: App.__call__ -> dispatch, which looks the path and method up in ROUTES -> a handler
--> a Reply (status, headers, body), which App.__call__ sends. The module reads in that order:
+A request's way: App.__call__ looks the path up in ROUTES -> dispatch, which picks the handler for the
+method -> a Reply (status, headers, body), or a Refusal raised on the way, which App.__call__ answers
+with its page; it sends the answer, never cached where the route reads or writes the cookie. The
+module reads in that order:
 
 1. Tunables: the cookie's names, the limits, the lifetimes.
-2. The request: App, dispatch, the cross-site rule, the handlers.
+2. The request: App, dispatch, the refusals, the cross-site rule, the handlers.
 3. The form: the body read, parsed and checked.
-4. The cookie: its value's grammar, signing and verifying, the Set-Cookie headers.
+4. The cookie: its value's grammar, and UserCookie, which issues, reads and clears it.
 5. Replies: the pages (html/, compiled once), their headers, the prebuilt replies, ROUTES.
 6. Settings: the environment read into a Settings value; the key files.
-7. Entry points: make_app, the log, the module's `application` (every WSGI server), the
-   development server.
+7. Entry points: the log, the module's `application` (every WSGI server), the development server.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ COOKIE_NAME = "userID"
 # Over https: with the __Host- prefix, browsers take the cookie only from this very host, Secure, with
 # Path=/ and no Domain, so a sibling subdomain or a plain-http page cannot plant one.
 SECURE_COOKIE_NAME = "__Host-userID"
-# Separates these signatures from anything else signed with the same SECRET_KEY.
-COOKIE_SALT = "wsgiapp.userID"
+# Separates these signatures from anything else signed with the same SECRET_KEY, and names the
+# cookie's format: 1.0 signed the bare name with the salt "wsgiapp.userID", and its cookie for a name
+# like "alice.axGQDg" would read as this format's cookie for "alice".
+COOKIE_SALT = "wsgiapp.userID.timed"
 MAX_NAME_LENGTH = 64
 MAX_BODY_SIZE = 16 * 1024
 # Parts of a multipart form, fields of an urlencoded one.
@@ -104,53 +107,76 @@ Handler = Callable[[Environ, "App"], Reply]
 
 
 class App:
-    """The WSGI application: the routes, with a signer and the cookie's lifetimes from the settings."""
+    """The WSGI application: the routes, and the user cookie made from the settings."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
-        self.signer = CookieSigner(settings.keys, clock)
-        self.verifier = Signer(self.signer.secret_keys, key_derivation="none", digest_method=hashlib.sha256)
-        # The browser's Max-Age (None: until it closes), and the oldest cookie the server accepts.
-        self.max_age = settings.max_age
-        self.lifetime = settings.max_age or DEFAULT_LIFETIME
+        self.cookie = UserCookie(settings, clock)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
-        """The WSGI entry point."""
+        """The WSGI entry point: the route's answer, a refusal's page, or a plain 500."""
+        route = ROUTES.get(environ.get("PATH_INFO") or "/")
         exc_info = None
         try:
-            reply = dispatch(environ, self)
+            reply = dispatch(environ, route, self)
+        except Refusal as refusal:
+            reply = html_reply(refusal.status, refusal.page(), refusal.headers)
         except Exception:
             log.exception("wsgiapp: %s %s failed", environ["REQUEST_METHOD"], environ.get("PATH_INFO"))
             exc_info = sys.exc_info()
             reply = SERVER_ERROR_REPLY
         # A copy of the headers: PEP 3333 lets the server change the list, and some replies are built once.
-        start_response(STATUS_LINES[reply.status], list(reply.headers), exc_info)
+        headers = [*reply.headers, *PRIVATE] if route is not None and route.private else list(reply.headers)
+        start_response(STATUS_LINES[reply.status], headers, exc_info)
         if environ["REQUEST_METHOD"] == "HEAD":
             return []
         return [reply.body]
 
 
+class Refusal(Exception):
+    """A request the app refuses, raised where the fault is found: App.__call__ answers it with its
+    status and the message page that says what to do."""
+
+    def __init__(self, status: HTTPStatus, message: str, headers: Headers | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+
+    def page(self) -> bytes:
+        return render(MESSAGE_PAGE, title=STATUS_LINES[self.status], message=self.message)
+
+
+class NameRefusal(Refusal):
+    """A name the form refuses: 400, and the form again, the field showing what it can of the name."""
+
+    def __init__(self, message: str, typed: str) -> None:
+        super().__init__(HTTPStatus.BAD_REQUEST, message)
+        self.typed = typed
+
+    def page(self) -> bytes:
+        return render(INDEX_PAGE, name=self.typed, error=self.message, invalid="true")
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def dispatch(environ: Environ, app: App) -> Reply:
-    """The reply of the handler for the request's path and method; else 404, 405 (204 to OPTIONS).
-    A post from another site gets 403 before any handler runs."""
-    path = environ.get("PATH_INFO") or "/"
-    methods = ROUTES.get(path)
-    if methods is None:
-        return error_reply(
+def dispatch(environ: Environ, route: Route | None, app: App) -> Reply:
+    """The reply of the route's handler for the request's method (204 to OPTIONS); else a refusal:
+    404, 405, and 403 to a post from another site, before any handler runs."""
+    if route is None:
+        raise Refusal(
             HTTPStatus.NOT_FOUND, "There is no page at this address. Check it, or start from the form."
         )
     method = environ["REQUEST_METHOD"]
-    handler = methods.get("GET" if method == "HEAD" else method)
+    handler = route.methods.get("GET" if method == "HEAD" else method)
     if handler is None:
-        allow = ("Allow", ALLOW[path])
+        allow = [("Allow", route.allow)]
         if method == "OPTIONS":
-            return Reply(HTTPStatus.NO_CONTENT, [allow, *SECURITY_HEADERS], b"")
+            return Reply(HTTPStatus.NO_CONTENT, [*allow, *SECURITY_HEADERS], b"")
         message = "This page cannot be opened this way. Start from the form."
-        return error_reply(HTTPStatus.METHOD_NOT_ALLOWED, message, [allow])
+        raise Refusal(HTTPStatus.METHOD_NOT_ALLOWED, message, allow)
     if method not in SAFE_METHODS and is_cross_origin(environ):
-        return error_reply(HTTPStatus.FORBIDDEN, "Cross-site form posts are refused.")
+        raise Refusal(HTTPStatus.FORBIDDEN, "Cross-site form posts are refused.")
     return handler(environ, app)
 
 
@@ -191,32 +217,27 @@ def fixed(reply: Reply) -> Handler:
 
 
 def set_cookie(environ: Environ, app: App) -> Reply:
-    form = read_form(environ)
-    if isinstance(form, Reply):
-        return form
-    names = form.getlist("nm")
+    names = read_form(environ).getlist("nm")
     error = name_error(names)
     if error is not None:
         typed = shown_again(names[0]) if names else ""
         if names and typed != names[0]:
             error += " The field shows it without the characters that cannot be shown."
-        body = render(INDEX_PAGE, name=typed, error=error, invalid="true")
-        return html_reply(HTTPStatus.BAD_REQUEST, body, PRIVATE)
-    cookie = user_cookie_header(environ, sign_name(app.signer, names[0]), app.max_age)
-    return html_reply(HTTPStatus.OK, READCOOKIE_BODY, [cookie, *PRIVATE])
+        raise NameRefusal(error, typed)
+    return html_reply(HTTPStatus.OK, READCOOKIE_BODY, [app.cookie.issue(environ, names[0])])
 
 
 def get_cookie(environ: Environ, app: App) -> Reply:
-    name, clear = read_user(environ, app)
+    name, clear = app.cookie.read(environ)
     if name is not None:
-        return html_reply(HTTPStatus.OK, render(WELCOME_PAGE, name=name), PRIVATE)
+        return html_reply(HTTPStatus.OK, render(WELCOME_PAGE, name=name))
     if clear:
-        return html_reply(HTTPStatus.OK, NOUSER_BODY, [clear_cookie_header(environ), *PRIVATE])
+        return html_reply(HTTPStatus.OK, NOUSER_BODY, [app.cookie.clear(environ)])
     return NOUSER_REPLY
 
 
 def delete_cookie(environ: Environ, app: App) -> Reply:
-    return redirect_reply("/", [clear_cookie_header(environ), *PRIVATE])
+    return redirect_reply("/", [app.cookie.clear(environ)])
 
 
 # --- 3. The form ----------------------------------------------------------------------------------
@@ -252,43 +273,53 @@ def read_body(environ: Environ, content_length: int | None) -> bytes:
     return b"".join(chunks)
 
 
+class UnreadableForm(Refusal):
+    def __init__(self) -> None:
+        super().__init__(HTTPStatus.BAD_REQUEST, "The form could not be read.")
+
+
+class FormTooLarge(Refusal):
+    def __init__(self) -> None:
+        message = f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts."
+        super().__init__(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
+
+
 # A percent-escape of a byte from 0x80 up: only such an escape can make a form that is not UTF-8.
 HIGH_ESCAPE = re.compile(rb"%[89A-Fa-f][0-9A-Fa-f]")
 
 
-def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
-    """Parse the body as a form, or return the 4xx page that says why it is not one."""
+def read_form(environ: Environ) -> MultiDict[str, str]:
+    """The body parsed as a form; a Refusal that says why if it is not one."""
     mimetype, options = parse_options_header(environ.get("CONTENT_TYPE"))
     # Media types are case-insensitive (RFC 9110, section 8.3.1); Werkzeug lowercases the options' names.
     mimetype = mimetype.lower()
     if mimetype not in FORM_TYPES:
-        return error_reply(
+        raise Refusal(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             "Send the form as application/x-www-form-urlencoded or multipart/form-data.",
-            PRIVATE,
         )
     content_length = get_content_length(environ)
     if content_length is not None and content_length > MAX_BODY_SIZE:
-        return TOO_LARGE_REPLY
+        raise FormTooLarge
     try:
         body = read_body(environ, content_length)
     except BROKEN_BODY:
-        return UNREADABLE_REPLY
+        raise UnreadableForm from None
     if len(body) > MAX_BODY_SIZE:
-        return TOO_LARGE_REPLY
+        raise FormTooLarge
     if content_length is not None and len(body) < content_length:
-        return error_reply(HTTPStatus.BAD_REQUEST, "The form ended before its announced length.", PRIVATE)
+        raise Refusal(HTTPStatus.BAD_REQUEST, "The form ended before its announced length.")
     if mimetype == MULTIPART:
         # Every byte UTF-8, as the urlencoded parser requires: Werkzeug's multipart parser would decode
         # a field that is not with "replace" (U+FFFD), or as Latin-1 where the part says so.
         try:
             body.decode()
         except UnicodeDecodeError:
-            return UNREADABLE_REPLY
+            raise UnreadableForm from None
     else:
         # Counted as parse_qsl's max_num_fields counts: Werkzeug's max_form_parts is for multipart only.
         if body.count(b"&") >= MAX_FORM_PARTS:
-            return TOO_LARGE_REPLY
+            raise FormTooLarge
         # Werkzeug keeps a %XX escape that is not UTF-8 as its literal text ("al%FFice"): refused here,
         # as raw bytes that are not UTF-8 are by the parser. A form without HIGH_ESCAPE (most) is not
         # decoded twice.
@@ -296,14 +327,14 @@ def read_form(environ: Environ) -> MultiDict[str, str] | Reply:
             try:
                 unquote_to_bytes(body).decode()
             except UnicodeDecodeError:
-                return UNREADABLE_REPLY
+                raise UnreadableForm from None
     try:
         _, form, files = FORM_PARSER.parse(io.BytesIO(body), mimetype, len(body), options)
     except RequestEntityTooLarge:
-        return TOO_LARGE_REPLY
+        raise FormTooLarge from None
     except ValueError:
         # A malformed multipart body, or bytes that are not UTF-8 (UnicodeDecodeError).
-        return UNREADABLE_REPLY
+        raise UnreadableForm from None
     for upload in files.values():
         upload.close()
     return form
@@ -393,13 +424,9 @@ def name_error(names: list[str]) -> str | None:
 # RFC 6265, section 4.1.1: cookie-octet.
 COOKIE_OCTET = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]"
 # The cookie-octets quote() must be told to keep, less "%", which escapes everything else as the
-# percent-encoded UTF-8 bytes (quote() keeps letters, digits and "_.-~" anyway): "!#$&'()*+/:<=>?@[]^`{|}".
-# A name made of cookie-octets other than "%" is sent as it is.
-COOKIE_SAFE = "".join(
-    char
-    for char in map(chr, range(0x21, 0x7F))
-    if re.fullmatch(COOKIE_OCTET, char) and not char.isalnum() and char not in "%_.-~"
-)
+# percent-encoded UTF-8 bytes (quote() keeps letters, digits and "_.-~" anyway). A name made of
+# cookie-octets other than "%" is sent as it is.
+COOKIE_SAFE = "!#$&'()*+/:<=>?@[]^`{|}"
 # A cookie value exactly as the app issues it: the encoded name, ".", the time it was issued, ".", the
 # signature. Both are unpadded base64url whose last character carries zero bits past the data: the
 # time, 4 bytes (32 bits in 6 characters, the last 4 bits zero, until 2106); the HMAC-SHA256, 32
@@ -438,35 +465,6 @@ def encode_name(name: str) -> str:
     return quote(name, safe=COOKIE_SAFE)
 
 
-def sign_name(signer: CookieSigner, name: str) -> str:
-    return signer.sign(encode_name(name)).decode()
-
-
-def unsign_name(app: App, value: str) -> str | None:
-    """The name in a cookie value that the app issued, spelled exactly as it issued it, at most
-    app.lifetime seconds ago or up to CLOCK_SKEW seconds ahead (another instance's clock); else None.
-
-    The signature is checked over the name and the time, the bytes TimestampSigner signed, by a
-    Signer with the same keys; the time, in the one spelling COOKIE_VALUE lets through, is checked
-    here. TimestampSigner.unsign would decode it again, at about a sixth of this route's cost
-    (bench/README.md), and refuses every time ahead of its own clock.
-    """
-    if not COOKIE_VALUE.fullmatch(value):
-        return None
-    try:
-        app.verifier.unsign(value)
-        encoded, stamp, _ = value.rsplit(".", 2)
-        name = unquote(encoded, errors="strict")
-    except (BadSignature, UnicodeError):
-        return None
-    issued = int.from_bytes(base64.urlsafe_b64decode(stamp + "=="), "big")
-    if not -CLOCK_SKEW <= app.signer.get_timestamp() - issued <= app.lifetime:
-        return None
-    # The signature holds, but a cookie signed before names were encoded may spell its name
-    # otherwise ("100%", "%41" for "A"): only the app's own spelling of a name it accepts names a user.
-    return name if encode_name(name) == encoded and name_error([name]) is None else None
-
-
 def user_cookie_values(environ: Environ) -> list[str]:
     """The values of the user cookie in the Cookie header, found as a browser writes the header
     (RFC 6265, section 5.4): `name=value` pairs, each after the start or a ";" and spaces.
@@ -494,23 +492,6 @@ def user_cookie_values(environ: Environ) -> list[str]:
     return parse_cookie("; ".join(pairs)).getlist(name)
 
 
-def read_user(environ: Environ, app: App) -> tuple[str | None, bool]:
-    """Return the verified user ID, if any, and whether a bad cookie should be cleared."""
-    values = user_cookie_values(environ)
-    if not values:
-        return None, False
-    if len(values) > 1:
-        # Two cookies of one name (another Path, a parent Domain): one was planted, and the
-        # header does not say which. Neither names a user, whichever of them would verify.
-        return None, True
-    name = unsign_name(app, values[0])
-    # A comma, which no cookie of the app's holds, comes from two Cookie lines the server joined
-    # (RFC 9110, section 5.3; gunicorn joins them with ","): the value may hold the user's good cookie,
-    # and it is not cleared. Neither is it read: a browser sends one Cookie line (RFC 6265, section
-    # 5.4), and the pieces cannot be told apart.
-    return name, name is None and "," not in values[0]
-
-
 def is_https(environ: Environ) -> bool:
     return environ.get("wsgi.url_scheme") == "https"
 
@@ -519,25 +500,85 @@ def cookie_name(environ: Environ) -> str:
     return SECURE_COOKIE_NAME if is_https(environ) else COOKIE_NAME
 
 
-def user_cookie_header(
-    environ: Environ, value: str, max_age: int | None, expires: int | None = None
-) -> tuple[str, str]:
-    header = dump_cookie(
-        cookie_name(environ),
-        value,
-        max_age=max_age,
-        expires=expires,
-        path="/",
-        secure=is_https(environ),
-        httponly=True,
-        samesite="Lax",
-    )
-    return ("Set-Cookie", header)
+class UserCookie:
+    """The user cookie, issued, read and cleared here: the name it holds, signed with the time by
+    itsdangerous's TimestampSigner with the settings' keys, on a clock a test can set; the lifetime
+    the browser is told, and the oldest cookie the server accepts."""
 
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.signer = CookieSigner(settings.keys, clock)
+        self.verifier = Signer(self.signer.secret_keys, key_derivation="none", digest_method=hashlib.sha256)
+        # The browser's Max-Age (None: until it closes), and the oldest cookie the server accepts.
+        self.max_age = settings.max_age
+        self.lifetime = settings.max_age or DEFAULT_LIFETIME
 
-def clear_cookie_header(environ: Environ) -> tuple[str, str]:
-    # Expired at the epoch, so that a client whose clock runs slow drops it too.
-    return user_cookie_header(environ, "", max_age=0, expires=0)
+    def issue(self, environ: Environ, name: str) -> tuple[str, str]:
+        """The Set-Cookie header that gives the browser this name, signed now."""
+        value = self.signer.sign(encode_name(name)).decode()
+        return self.header(environ, value, max_age=self.max_age)
+
+    def read(self, environ: Environ) -> tuple[str | None, bool]:
+        """The user ID that the request's cookie verifiably holds, if any, and whether a bad cookie
+        should be cleared."""
+        values = user_cookie_values(environ)
+        if not values:
+            return None, False
+        if len(values) > 1:
+            # Two cookies of one name (another Path, a parent Domain): one was planted, and the
+            # header does not say which. Neither names a user, whichever of them would verify.
+            return None, True
+        name = self.name_in(values[0])
+        # A comma, which no cookie of the app's holds, comes from two Cookie lines the server joined
+        # (RFC 9110, section 5.3; gunicorn joins them with ","): the value may hold the user's good
+        # cookie, and it is not cleared. Neither is it read: a browser sends one Cookie line (RFC 6265,
+        # section 5.4), and the pieces cannot be told apart.
+        return name, name is None and "," not in values[0]
+
+    def clear(self, environ: Environ) -> tuple[str, str]:
+        """The Set-Cookie header that makes the browser drop the cookie."""
+        # Expired at the epoch, so that a client whose clock runs slow drops it too.
+        return self.header(environ, "", max_age=0, expires=0)
+
+    def name_in(self, value: str) -> str | None:
+        """The name in a cookie value that the app issued, spelled exactly as it issued it, at most
+        self.lifetime seconds ago or up to CLOCK_SKEW seconds ahead (another instance's clock); else
+        None.
+
+        The signature is checked over the name and the time, the bytes TimestampSigner signed, by a
+        Signer with the same keys; the time, in the one spelling COOKIE_VALUE lets through, is checked
+        here. TimestampSigner.unsign would decode it again, and refuses every time ahead of its own
+        clock.
+        """
+        if not COOKIE_VALUE.fullmatch(value):
+            return None
+        try:
+            self.verifier.unsign(value)
+            encoded, stamp, _ = value.rsplit(".", 2)
+            name = unquote(encoded, errors="strict")
+        except (BadSignature, UnicodeError):
+            return None
+        issued = int.from_bytes(base64.urlsafe_b64decode(stamp + "=="), "big")
+        if not -CLOCK_SKEW <= self.signer.get_timestamp() - issued <= self.lifetime:
+            return None
+        # The signature holds, but a cookie signed before names were encoded may spell its name
+        # otherwise ("100%", "%41" for "A"): only the app's own spelling of a name it accepts names a user.
+        return name if encode_name(name) == encoded and name_error([name]) is None else None
+
+    @staticmethod
+    def header(
+        environ: Environ, value: str, max_age: int | None, expires: int | None = None
+    ) -> tuple[str, str]:
+        header = dump_cookie(
+            cookie_name(environ),
+            value,
+            max_age=max_age,
+            expires=expires,
+            path="/",
+            secure=is_https(environ),
+            httponly=True,
+            samesite="Lax",
+        )
+        return ("Set-Cookie", header)
 
 
 # --- 5. Replies -----------------------------------------------------------------------------------
@@ -638,12 +679,6 @@ def html_reply(status: HTTPStatus, body: bytes, extra: Iterable[tuple[str, str]]
     return Reply(status, [*PAGE_HEADERS, *extra, ("Content-Length", str(len(body)))], body)
 
 
-def error_reply(status: HTTPStatus, message: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
-    """The message page: the status line as its title, and what went wrong."""
-    body = render(MESSAGE_PAGE, title=STATUS_LINES[status], message=message)
-    return html_reply(status, body, extra)
-
-
 def redirect_reply(location: str, extra: Iterable[tuple[str, str]] = ()) -> Reply:
     """303 See Other: the browser follows with a GET."""
     body = render(MESSAGE_PAGE, title="See Other", message=f"Continue to {location}")
@@ -664,38 +699,45 @@ MESSAGE_PAGE = load_page("message")
 READCOOKIE_BODY = render(load_page("readcookie", title="Cookie set"))
 NOUSER_BODY = render(load_page("nouser", title="No user is set"))
 INDEX_REPLY = html_reply(HTTPStatus.OK, render(INDEX_PAGE, name="", error="", invalid="false"))
-NOUSER_REPLY = html_reply(HTTPStatus.OK, NOUSER_BODY, PRIVATE)
+NOUSER_REPLY = html_reply(HTTPStatus.OK, NOUSER_BODY)
 HOME_REPLY = redirect_reply("/")
-TOO_LARGE_REPLY = error_reply(
-    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-    f"The form may hold at most {MAX_BODY_SIZE} bytes in {MAX_FORM_PARTS} parts.",
-    PRIVATE,
+SERVER_ERROR_REPLY = html_reply(
+    HTTPStatus.INTERNAL_SERVER_ERROR,
+    render(
+        MESSAGE_PAGE,
+        title=STATUS_LINES[HTTPStatus.INTERNAL_SERVER_ERROR],
+        message="Something went wrong on our side.",
+    ),
 )
-UNREADABLE_REPLY = error_reply(HTTPStatus.BAD_REQUEST, "The form could not be read.", PRIVATE)
-SERVER_ERROR_REPLY = error_reply(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
 # What browsers and crawlers ask for: the icon the pages declare, and the rules for crawlers.
 FAVICON_REPLY = file_reply("favicon.svg", "image/svg+xml")
 ROBOTS_REPLY = file_reply("robots.txt", "text/plain; charset=utf-8")
 
-# Path -> {method: handler}. HEAD is answered by the GET handler without the body.
-ROUTES: dict[str, dict[str, Handler]] = {
-    "/": {"GET": fixed(INDEX_REPLY)},
-    "/setcookie": {"GET": fixed(HOME_REPLY), "POST": set_cookie},
-    "/getcookie": {"GET": get_cookie},
-    "/deletecookie": {"POST": delete_cookie},
-    "/favicon.svg": {"GET": fixed(FAVICON_REPLY)},
-    "/robots.txt": {"GET": fixed(ROBOTS_REPLY)},
+
+class Route(NamedTuple):
+    # Method -> handler. HEAD is answered by the GET handler without the body.
+    methods: dict[str, Handler]
+    # A route that reads or writes the cookie: every answer it gives, whatever its status, carries
+    # PRIVATE (App.__call__).
+    private: bool = False
+
+    @property
+    def allow(self) -> str:
+        """The Allow header's value: the route's methods, with OPTIONS, and HEAD where GET is."""
+        names = {*self.methods, "OPTIONS"}
+        if "GET" in names:
+            names.add("HEAD")
+        return ", ".join(sorted(names))
+
+
+ROUTES = {
+    "/": Route({"GET": fixed(INDEX_REPLY)}),
+    "/setcookie": Route({"GET": fixed(HOME_REPLY), "POST": set_cookie}, private=True),
+    "/getcookie": Route({"GET": get_cookie}, private=True),
+    "/deletecookie": Route({"POST": delete_cookie}, private=True),
+    "/favicon.svg": Route({"GET": fixed(FAVICON_REPLY)}),
+    "/robots.txt": Route({"GET": fixed(ROBOTS_REPLY)}),
 }
-
-
-def allowed_methods(methods: Iterable[str]) -> str:
-    names = {*methods, "OPTIONS"}
-    if "GET" in names:
-        names.add("HEAD")
-    return ", ".join(sorted(names))
-
-
-ALLOW = {path: allowed_methods(methods) for path, methods in ROUTES.items()}
 
 
 # --- 6. Settings ----------------------------------------------------------------------------------
@@ -935,11 +977,6 @@ def settings_or_exit(env: Mapping[str, str]) -> Settings:
 # --- 7. Entry points ------------------------------------------------------------------------------
 
 
-def make_app(settings: Settings, clock: Callable[[], float] = time.time) -> App:
-    """The app for these settings (the factory of Werkzeug's shortly example); clock gives the time."""
-    return App(settings, clock)
-
-
 class GunicornErrorLog(logging.Handler):
     """Hands the app's lines to gunicorn's error log, which writes them as its own: in its format
     (time, process id, level), to its file or syslog, at its --log-level."""
@@ -959,23 +996,22 @@ def log_handler() -> logging.Handler:
     return logging.StreamHandler()
 
 
-def fingerprint(key: bytes) -> str:
+def fingerprint(key: str) -> str:
     """A key's name in the log: 8 hex digits of its SHA-256, which tell nothing of the key."""
-    return hashlib.sha256(key).hexdigest()[:8]
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
 def app_from(env: Mapping[str, str]) -> App:
     """The app for the settings in env, its keys named in the log; a bad setting stops the program
     as settings_or_exit says."""
-    app = make_app(settings_or_exit(env))
-    # itsdangerous wants the keys last first: the last signs.
-    signing, *older = reversed(app.signer.secret_keys)
+    settings = settings_or_exit(env)
+    signing, *older = settings.keys
     log.info(
         "wsgiapp: signing with key %s; older keys that verify: %s",
         fingerprint(signing),
         ", ".join(map(fingerprint, older)) or "none",
     )
-    return app
+    return App(settings)
 
 
 # Every line the app writes goes through this log, with "wsgiapp: " before it.
@@ -987,7 +1023,7 @@ if not log.level:
 # What every WSGI server serves, found by its own loader: `gunicorn wsgiapp:application`, uWSGI's
 # --module and --wsgi-file, mod_wsgi, waitress. Built when the module is imported, as Django's
 # wsgi.py and Flask's `app = create_app()` are: a bad setting stops the import, so the server that
-# loads it, with one line and exit status 4. Tests build apps of their own with make_app.
+# loads it, with one line and exit status 4. Tests build apps of their own: App(settings, clock).
 application = app_from(os.environ)
 
 

@@ -107,7 +107,7 @@ def load_baseline(revision: str, folder: Path) -> WSGIApp:
         raise ImportError(f"no wsgiapp.py at {revision}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.make_app(module.Settings((BENCH_KEY,)))
+    return module.App(module.Settings((BENCH_KEY,)))
 
 
 def own_cookie(app: WSGIApp, case: Case) -> Case:
@@ -130,7 +130,7 @@ def run(rounds: int, batch_seconds: float, baseline: str | None = None) -> Sampl
     """
     apps = {label: load(entry_point) for label, entry_point in APPS.items()}
     # wsgiapp built from its settings, as its tests build it; gunicorn reads them from the environment.
-    apps["wsgiapp"] = wsgiapp.make_app(wsgiapp.Settings((BENCH_KEY,)))
+    apps["wsgiapp"] = wsgiapp.App(wsgiapp.Settings((BENCH_KEY,)))
     environs = {(label, case.label): build_environ(case) for label in apps for case in CASES}
     if baseline is not None:
         apps["baseline"] = load_baseline(baseline, Path(tempfile.mkdtemp(prefix="bench-baseline-")))

@@ -44,7 +44,7 @@ CASES = [
 
 def in_process(rounds: int, batch_seconds: float) -> dict[str, list[float]]:
     """µs per call of each case, one figure a round, the cases taking turns."""
-    app = wsgiapp.make_app(wsgiapp.Settings((BENCH_KEY,)))
+    app = wsgiapp.App(wsgiapp.Settings((BENCH_KEY,)))
     environs = {case.label: build_environ(case) for case in CASES}
     for case in CASES:
         check_answer("wsgiapp", case, *answer(app, *environs[case.label]))

@@ -40,7 +40,7 @@ RENDERERS = {"compiled": wsgiapp.render, "Template": substitute}
 
 
 def run(rounds: int, batch_seconds: float) -> dict[tuple[str, str], list[float]]:
-    app = wsgiapp.make_app(wsgiapp.Settings((BENCH_KEY,)))
+    app = wsgiapp.App(wsgiapp.Settings((BENCH_KEY,)))
     environs = {case.label: build_environ(case) for case in ROUTES}
     for case in ROUTES:
         pages = set()

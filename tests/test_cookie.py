@@ -28,13 +28,12 @@ from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import COOKIE_OCTETS
 from tests.helpers.oracle import MULTIPART
 from tests.helpers.oracle import NOUSER
-from tests.helpers.oracle import PRIVATE
 from tests.helpers.oracle import REDIRECT
 from tests.helpers.oracle import SECURE_COOKIE_ATTRIBUTES
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import login_answer
-from tests.helpers.oracle import page_headers
+from tests.helpers.oracle import private_headers
 from tests.helpers.oracle import sign
 from tests.helpers.oracle import sign_payload
 from tests.helpers.oracle import signed
@@ -175,7 +174,7 @@ def test_getcookie_finds_the_cookie_among_others(raw_client):
 
 
 # /getcookie with no user cookie: the page that says so, never cached, and no cookie set or cleared.
-NO_USER_ANSWER = ("200 OK", page_headers(NOUSER, *PRIVATE), NOUSER)
+NO_USER_ANSWER = ("200 OK", private_headers(NOUSER), NOUSER)
 
 
 # Neighbours: other sites of this host set cookies of their own, which must never disturb the user's.
@@ -361,7 +360,7 @@ def test_key_rotation_every_key_verifies_and_the_first_signs():
 
 def test_deletecookie_clears_the_cookie_and_redirects(client):
     answer = call("POST", "/deletecookie", cookie=signed("alice"))
-    headers = page_headers(REDIRECT, ("Location", "/"), CLEAR_COOKIE, *PRIVATE)
+    headers = private_headers(REDIRECT, ("Location", "/"), CLEAR_COOKIE)
     assert answer.exact == ("303 See Other", headers, REDIRECT)
     # A browser drops the cookie, and is nobody.
     login(client, "alice")

@@ -16,6 +16,7 @@ from tests.helpers.inprocess import make_test_app
 from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import CLOCK_SKEW
 from tests.helpers.oracle import COOKIE_ATTRIBUTES
+from tests.helpers.oracle import COOKIE_SALT
 from tests.helpers.oracle import DEFAULT_LIFETIME
 from tests.helpers.oracle import NOW
 from tests.helpers.oracle import TEST_KEY
@@ -106,7 +107,7 @@ def low_bits(stamp: str) -> str:
 
 def signed_with_stamp(name: str, stamp: str) -> str:
     """name.stamp and a valid signature over them: what the app would issue, but for the stamp's spelling."""
-    signer = Signer(TEST_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method=hashlib.sha256)
+    signer = Signer(TEST_KEY, salt=COOKIE_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
     return signer.sign(f"{name}.{stamp}").decode()
 
 
@@ -135,12 +136,16 @@ def test_the_time_has_one_spelling(seconds, stamp):
     assert is_cleared(answer)
 
 
-def test_a_cookie_issued_before_cookies_carried_their_time_is_cleared():
-    """What an upgrade does: the users log in again, once (README)."""
+def test_a_cookie_of_1_0_welcomes_nobody_whatever_its_name():
+    """What an upgrade from 1.0 does: the users log in again, once (CHANGES.md). 1.0 signed the bare
+    name, untimed, with the salt "wsgiapp.userID". Its cookie for a name that ends like a time,
+    "alice.<time>", is byte for byte the timed cookie for "alice" under that salt: the salt of the
+    timed format is another."""
     untimed = Signer(TEST_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method=hashlib.sha256)
-    answer = read_back(b"userID=" + untimed.sign("alice"), NOW)
-    assert not is_welcome(answer)
-    assert is_cleared(answer)
+    for name in ("alice", f"alice.{stamp_of(NOW)}"):
+        answer = read_back(b"userID=" + untimed.sign(name), NOW)
+        assert not is_welcome(answer)
+        assert is_cleared(answer)
 
 
 # Another service of the same host (another port, a sibling path) sets cookies of its own; the

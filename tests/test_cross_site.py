@@ -8,12 +8,12 @@ import pytest
 from tests.helpers.inprocess import call
 from tests.helpers.inprocess import login
 from tests.helpers.oracle import URLENCODED
-from tests.helpers.oracle import message_answer
+from tests.helpers.oracle import refusal
 from tests.helpers.oracle import sign
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
 
-FORBIDDEN = message_answer(HTTPStatus.FORBIDDEN, "Cross-site form posts are refused.")
+FORBIDDEN = refusal(HTTPStatus.FORBIDDEN, "Cross-site form posts are refused.")
 
 
 @pytest.mark.parametrize(

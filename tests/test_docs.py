@@ -122,4 +122,4 @@ def test_the_fingerprint_command_names_the_keys_as_the_log_does(tmp_path):
     keys.write_text(f"{first}\n{older}\n")
     command = command.replace("/etc/wsgiapp/secret_keys", str(keys)).replace("python3", sys.executable, 1)
     run = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
-    assert run.stdout == f"{fingerprint(first)} {fingerprint(older)} "
+    assert run.stdout == f"{fingerprint(first)} {fingerprint(older)}\n"

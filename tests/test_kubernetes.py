@@ -150,7 +150,7 @@ def test_the_probes_ask_for_a_page_and_leave_stuck_workers_to_gunicorn(resources
     (container,) = pod_spec(resources)["containers"]
     (port,) = container["ports"]
     for probe in ("readinessProbe", "livenessProbe"):
-        assert "GET" in ROUTES[container[probe]["httpGet"]["path"]]
+        assert "GET" in ROUTES[container[probe]["httpGet"]["path"]].methods
         assert container[probe]["httpGet"]["port"] == port["name"]
         assert container[probe]["timeoutSeconds"] >= 2
     liveness = container["livenessProbe"]
@@ -249,7 +249,7 @@ def test_posts_are_rate_limited_as_nginx_conf_does(resources):
     posts = resources["Ingress/wsgiapp-posts"]
     (rule,) = posts["spec"]["rules"]
     assert {(path["path"], path["pathType"]) for path in rule["http"]["paths"]} == {
-        (path, "Exact") for path, methods in ROUTES.items() if "POST" in methods
+        (path, "Exact") for path, route in ROUTES.items() if "POST" in route.methods
     }
     annotations = posts["metadata"]["annotations"]
     assert int(annotations[ANNOTATION + "limit-rps"]) == rate

@@ -13,19 +13,24 @@ import wsgiapp
 from tests.helpers.inprocess import assert_page
 from tests.helpers.inprocess import call
 from tests.helpers.oracle import ALLOW
+from tests.helpers.oracle import COOKIE_PATHS
 from tests.helpers.oracle import CSP
 from tests.helpers.oracle import HTML
 from tests.helpers.oracle import INDEX
 from tests.helpers.oracle import NOT_ALLOWED
 from tests.helpers.oracle import NOT_FOUND
 from tests.helpers.oracle import NOUSER
+from tests.helpers.oracle import PRIVATE
 from tests.helpers.oracle import REDIRECT
 from tests.helpers.oracle import SECURITY_HEADERS
 from tests.helpers.oracle import SERVER_ERROR
 from tests.helpers.oracle import STATIC
+from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import message_answer
 from tests.helpers.oracle import page
 from tests.helpers.oracle import page_headers
+from tests.helpers.oracle import private
+from tests.helpers.oracle import private_headers
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import status_line
 from tests.helpers.oracle import welcome_answer
@@ -98,18 +103,22 @@ ROBOTS = (HTML / "robots.txt").read_bytes()
 ICON = (HTML / "favicon.svg").read_bytes()
 
 
+def on(path: str, answer: tuple[str, list, bytes]) -> tuple[str, list, bytes]:
+    """The answer as this path gives it: on a route of the cookie's, never cached."""
+    return private(answer) if path in COOKIE_PATHS else answer
+
+
 def not_allowed(path: str) -> tuple[str, list, bytes]:
-    allow = ALLOW[path]
-    return message_answer(HTTPStatus.METHOD_NOT_ALLOWED, NOT_ALLOWED, ("Allow", allow))
+    return on(path, message_answer(HTTPStatus.METHOD_NOT_ALLOWED, NOT_ALLOWED, ("Allow", ALLOW[path])))
 
 
 def options(path: str) -> tuple[str, list, bytes]:
-    return status_line(HTTPStatus.NO_CONTENT), [("Allow", ALLOW[path]), *SECURITY_HEADERS], b""
+    return on(path, (status_line(HTTPStatus.NO_CONTENT), [("Allow", ALLOW[path]), *SECURITY_HEADERS], b""))
 
 
 ANSWERS = {
     ("GET", "/"): ("200 OK", page_headers(INDEX), INDEX),
-    ("GET", "/setcookie"): ("303 See Other", page_headers(REDIRECT, ("Location", "/")), REDIRECT),
+    ("GET", "/setcookie"): ("303 See Other", private_headers(REDIRECT, ("Location", "/")), REDIRECT),
     ("GET", "/robots.txt"): (
         "200 OK",
         [
@@ -155,7 +164,7 @@ def test_every_fixed_answer_is_exact(method, path):
 
 def test_a_freshly_imported_app_gives_the_same_exact_answers():
     module = fresh_module()
-    app = module.make_app(module.Settings((KEY,)))
+    app = module.App(module.Settings((KEY,)))
     for (method, path), expected in ANSWERS.items():
         assert call(method, path, app=app).exact == expected, (method, path)
     answer = call("GET", "/getcookie", app=app, cookie=signed("al<i>ce", KEY))
@@ -208,7 +217,68 @@ def test_wrong_methods_are_405_with_allow(path, method):
 
 def test_allow_lists_every_method_of_every_path():
     """Stated here, not rebuilt from the route table: a route added or lost shows."""
-    assert wsgiapp.ALLOW == ALLOW
+    assert {path: route.allow for path, route in wsgiapp.ROUTES.items()} == ALLOW
+
+
+def failing(environ, app):
+    raise RuntimeError("a bug")
+
+
+# Every status each route can give, and a request that gets it (500: a handler that fails).
+STATUSES = [
+    ("/", "GET", {}, 200),
+    ("/", "OPTIONS", {}, 204),
+    ("/", "POST", {}, 405),
+    ("/", "GET", {"fail": True}, 500),
+    ("/favicon.svg", "GET", {}, 200),
+    ("/robots.txt", "GET", {}, 200),
+    ("/nope", "GET", {}, 404),
+    ("/setcookie", "POST", {"body": b"nm=alice", "content_type": URLENCODED}, 200),
+    ("/setcookie", "GET", {}, 303),
+    ("/setcookie", "OPTIONS", {}, 204),
+    ("/setcookie", "POST", {"body": b"nm=", "content_type": URLENCODED}, 400),
+    ("/setcookie", "POST", {"body": b"nm=al%FFice", "content_type": URLENCODED}, 400),
+    (
+        "/setcookie",
+        "POST",
+        {"body": b"nm=alice", "content_type": URLENCODED, "HTTP_ORIGIN": "http://evil"},
+        403,
+    ),
+    ("/setcookie", "PUT", {}, 405),
+    ("/setcookie", "POST", {"body": b"nm=" + b"a" * 20000, "content_type": URLENCODED}, 413),
+    ("/setcookie", "POST", {"body": b"nm=alice", "content_type": "text/plain"}, 415),
+    ("/setcookie", "POST", {"fail": True}, 500),
+    ("/getcookie", "GET", {}, 200),
+    ("/getcookie", "GET", {"cookie": "userID=forged"}, 200),
+    ("/getcookie", "OPTIONS", {}, 204),
+    ("/getcookie", "POST", {}, 405),
+    ("/getcookie", "GET", {"fail": True}, 500),
+    ("/deletecookie", "POST", {}, 303),
+    ("/deletecookie", "POST", {"HTTP_ORIGIN": "http://evil"}, 403),
+    ("/deletecookie", "OPTIONS", {}, 204),
+    ("/deletecookie", "GET", {}, 405),
+    ("/deletecookie", "POST", {"fail": True}, 500),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "request_", "status"), STATUSES, ids=[f"{m} {p} {s}" for p, m, _, s in STATUSES]
+)
+def test_the_cookies_routes_are_never_cached_whatever_the_status(monkeypatch, path, method, request_, status):
+    """Every answer of a route that reads or writes the cookie ends with Cache-Control: no-store and
+    Vary: Cookie, whatever its status (the 403 included); no other answer carries them."""
+    request_ = dict(request_)
+    if request_.pop("fail", False):
+        monkeypatch.setitem(wsgiapp.ROUTES[path].methods, method, failing)
+    answer = call(method, path, **request_)
+    assert answer.status == status
+    cache = [(name, value) for name, value in answer.headers if name in ("Cache-Control", "Vary")]
+    if path in COOKIE_PATHS:
+        assert cache == PRIVATE
+        assert answer.headers[-2:] == PRIVATE
+    else:
+        assert ("Cache-Control", "no-store") not in cache
+        assert ("Vary", "Cookie") not in cache
 
 
 # The templates
@@ -259,7 +329,7 @@ def test_an_exception_is_a_plain_500_with_the_traceback_in_the_log(monkeypatch):
     def broken(environ, app):
         raise RuntimeError("secret detail")
 
-    monkeypatch.setitem(wsgiapp.ROUTES, "/", {"GET": broken})
+    monkeypatch.setitem(wsgiapp.ROUTES["/"].methods, "GET", broken)
     # Werkzeug's test client would re-raise the exc_info; a server (PEP 3333) sends the page.
     answer = call("GET", "/")
     assert answer.exact == SERVER_ERROR

@@ -22,13 +22,13 @@ from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import INDEX
 from tests.helpers.oracle import NOT_ALLOWED
 from tests.helpers.oracle import NOT_FOUND
-from tests.helpers.oracle import PRIVATE
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import message_answer
 from tests.helpers.oracle import page
 from tests.helpers.oracle import page_headers
+from tests.helpers.oracle import private_headers
 from tests.helpers.oracle import set_cookie
 from tests.helpers.oracle import sign
 from tests.helpers.oracle import signed
@@ -120,7 +120,7 @@ def test_every_server_loads_the_application_its_own_way(server):
             cookie = login.cookie_pair()
             body = page("readcookie", title="Cookie set")
             cookie_set = set_cookie(f"userID={sign(NAME, at=issued_at(cookie))}")
-            expected = ("200 OK", page_headers(body, cookie_set, *PRIVATE), body)
+            expected = ("200 OK", private_headers(body, cookie_set), body)
             assert as_sent_by_the_app(login) == unordered(expected)
 
             greeting = fetch(app.url + "/getcookie", headers={"Cookie": cookie})

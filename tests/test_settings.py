@@ -4,8 +4,6 @@ as an operator sees it from settings_or_exit: exit status 4 and one exact line o
 started here (tests/test_settings_servers.py starts them)."""
 
 import errno
-import hashlib
-import hmac
 import logging
 import multiprocessing
 import os
@@ -28,13 +26,14 @@ from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import sign
+from tests.helpers.oracle import sign_payload
 from tests.helpers.servers import server_env
+from wsgiapp import App
 from wsgiapp import GunicornErrorLog
 from wsgiapp import Settings
 from wsgiapp import SettingsError
 from wsgiapp import app_from
 from wsgiapp import log_handler
-from wsgiapp import make_app
 from wsgiapp import settings_from
 from wsgiapp import settings_or_exit
 
@@ -132,7 +131,7 @@ def test_a_short_key_is_accepted_with_a_warning_in_the_log(caplog):
 def test_cookie_max_age_is_the_cookies_max_age(value, seconds):
     settings = settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value})
     assert settings == Settings((KEY,), seconds)
-    client = BufferedClient(validator(make_app(settings)))
+    client = BufferedClient(validator(App(settings)))
     cookie = client.post("/setcookie", data={"nm": "a"}).headers["Set-Cookie"]
     max_ages = [part for part in cookie.split("; ") if part.startswith("Max-Age=")]
     assert max_ages == ([] if seconds is None else [f"Max-Age={seconds}"])
@@ -557,7 +556,7 @@ def python(code, env):
 def test_importing_the_module_builds_the_application_from_the_environment(tmp_path):
     """As a server imports it: `application` is built from the settings, and the log names its keys."""
     env = server_env({"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": OLD_KEY}, tmp_path)
-    sign_alice = "import wsgiapp; print(wsgiapp.sign_name(wsgiapp.application.signer, 'alice'))"
+    sign_alice = "import wsgiapp; print(wsgiapp.application.cookie.signer.sign('alice').decode())"
     status, out, err = python(sign_alice, env)
     assert (status, err) == (0, keys_line(KEY, OLD_KEY) + "\n")
     assert out == sign("alice", KEY, at=issued_at(f"userID={out.strip()}")) + "\n"
@@ -636,7 +635,8 @@ def test_building_the_app_names_its_keys_by_fingerprint(caplog):
         ("wsgiapp", "INFO", keys_line(KEY, OLD_KEY, OLDER_KEY)),
         ("wsgiapp", "INFO", keys_line(OLD_KEY)),
     ]
-    assert app.signer.secret_keys[-1] == hmac.new(KEY.encode(), b"wsgiapp.userID", hashlib.sha256).digest()
+    value = app.cookie.signer.sign("alice").decode()
+    assert value == sign_payload("alice", KEY, at=issued_at(value))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ headers, and the limits, policy and Allow values the README states."""
 
 import base64
 import hashlib
-import hmac
 import html
 import time
 from http import HTTPStatus
@@ -15,6 +14,8 @@ from itsdangerous import TimestampSigner
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEST_KEY = "test-secret-key"
+# The salt of the cookie's signature (docs/security.md): it names the format, name.time.signature.
+COOKIE_SALT = "wsgiapp.userID.timed"
 # The time on the clock of the apps the tests build (tests.helpers.inprocess), and the time the oracle
 # signs at unless told otherwise: this run's start, so that servers on the real clock accept it too.
 NOW = int(time.time())
@@ -44,6 +45,9 @@ ALLOW = {
     "/favicon.svg": "GET, HEAD, OPTIONS",
     "/robots.txt": "GET, HEAD, OPTIONS",
 }
+# The routes that read or write the cookie: every answer they give, whatever its status, is never
+# cached and varies with the cookie (PRIVATE).
+COOKIE_PATHS = frozenset({"/setcookie", "/getcookie", "/deletecookie"})
 # The user cookie's name by scheme: over https, with the __Host- prefix (README).
 COOKIE_NAMES = {"http": "userID", "https": "__Host-userID"}
 # The attributes of every user cookie the app sets over http (README), in the order it writes them
@@ -67,14 +71,14 @@ def encoded(name: str) -> str:
     return "".join(chr(byte) if byte in COOKIE_OCTETS - {0x25} else f"%{byte:02X}" for byte in name.encode())
 
 
-def sign_payload(payload: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID", at: int = NOW) -> str:
+def sign_payload(payload: str, key: str = TEST_KEY, salt: str = COOKIE_SALT, at: int = NOW) -> str:
     """payload, the time at, and their signature, made here with itsdangerous, not by the app."""
     signer = TimestampSigner(key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
     signer.get_timestamp = lambda: at  # type: ignore[method-assign]
     return signer.sign(payload).decode()
 
 
-def sign(name: str, key: str = TEST_KEY, salt: str = "wsgiapp.userID", at: int = NOW) -> str:
+def sign(name: str, key: str = TEST_KEY, salt: str = COOKIE_SALT, at: int = NOW) -> str:
     """The cookie value the app must issue for this name at the time at."""
     return sign_payload(encoded(name), key, salt, at)
 
@@ -85,10 +89,8 @@ def signed(name: str, key: str = TEST_KEY, cookie: str = "userID", at: int = NOW
 
 
 def fingerprint(key: str) -> str:
-    """How the log names a key: 8 hex digits of the SHA-256 of the key itsdangerous derives from it
-    (HMAC-SHA256 of the salt), never the key itself."""
-    derived = hmac.new(key.encode(), b"wsgiapp.userID", hashlib.sha256).digest()
-    return hashlib.sha256(derived).hexdigest()[:8]
+    """How the log names a key: 8 hex digits of its SHA-256, never the key itself."""
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
 def keys_line(key: str, *older: str) -> str:
@@ -171,6 +173,11 @@ def page_headers(body: bytes, *extra: tuple[str, str]) -> list[tuple[str, str]]:
     return [*PAGE_HEADERS, *extra, ("Content-Length", str(len(body)))]
 
 
+def private_headers(body: bytes, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+    """Every header of a page of the cookie's routes, in order: never cached, whatever its status."""
+    return [*page_headers(body, *extra), *PRIVATE]
+
+
 # Exact answers, as Answer.exact spells them: (status line, headers, body).
 
 
@@ -185,29 +192,35 @@ def message_answer(status: HTTPStatus, text: str, *extra: tuple[str, str]) -> tu
     return status_line(status), page_headers(body, *extra), body
 
 
+def private(answer: tuple[str, list, bytes]) -> tuple[str, list, bytes]:
+    """The answer as a route of the cookie's gives it: never cached, whatever its status."""
+    status, headers, body = answer
+    return status, [*headers, *PRIVATE], body
+
+
 def refusal(status: HTTPStatus, text: str) -> tuple[str, list, bytes]:
-    """A form refused: the message page, never cached."""
-    return message_answer(status, text, *PRIVATE)
+    """A refusal on a route of the cookie's: the message page, never cached."""
+    return private(message_answer(status, text))
 
 
 def form_again(error: str, typed: str = "") -> tuple[str, list, bytes]:
     """A bad name: 400, the form again with what the field shows of it, and the error."""
     body = index_page(error, typed)
-    return status_line(HTTPStatus.BAD_REQUEST), page_headers(body, *PRIVATE), body
+    return status_line(HTTPStatus.BAD_REQUEST), private_headers(body), body
 
 
 def login_answer(name: str, key: str = TEST_KEY) -> tuple[str, list, bytes]:
     """The form with this name, over http: a session cookie signed at NOW, and the page that says so."""
     body = page("readcookie", title="Cookie set")
-    return "200 OK", page_headers(body, set_cookie(f"userID={sign(name, key)}"), *PRIVATE), body
+    return "200 OK", private_headers(body, set_cookie(f"userID={sign(name, key)}")), body
 
 
 def welcome_answer(name: str) -> tuple[str, list, bytes]:
     """/getcookie with the cookie of this user."""
     body = welcome_page(name)
-    return "200 OK", page_headers(body, *PRIVATE), body
+    return "200 OK", private_headers(body), body
 
 
 # /getcookie with a cookie it refuses: no user, and the cookie cleared.
-CLEARED_ANSWER = ("200 OK", page_headers(NOUSER, CLEAR_COOKIE, *PRIVATE), NOUSER)
+CLEARED_ANSWER = ("200 OK", private_headers(NOUSER, CLEAR_COOKIE), NOUSER)
 SERVER_ERROR = message_answer(HTTPStatus.INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
