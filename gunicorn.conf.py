@@ -2,12 +2,10 @@
 
 Only what differs from gunicorn's defaults is set here, and the file imports nothing of the app: another
 app served with it gets only these settings. The defaults kept, on purpose: the address 127.0.0.1:8000,
-or 0.0.0.0:$PORT where PORT is set (put nginx in front to face clients: deploy/); the sync worker
-(measured against gthread with 4 threads on 2 cores: no more requests per second, no less CPU per
-request; `python -m bench http --gunicorn=...`, bench/README.md); a 30 s timeout; the error log on
-stderr; the request line and header size limits. A sync worker serves one request at a time, and a
-slow client holds it for up to the timeout: this config belongs behind nginx, which buffers whole
-requests and keeps slow connections itself.
+or 0.0.0.0:$PORT where PORT is set; the sync worker (measured against gthread: bench/README.md, "The
+gunicorn settings"); a 30 s timeout; the error log on stderr; the request line and header size limits.
+A slow client holds a sync worker: this config belongs behind nginx (deploy/; why: docs/security.md,
+"Slow clients").
 """
 
 import math

@@ -26,7 +26,7 @@ from tests.helpers.sites import NeighbourPage
 from tests.helpers.sites import attacker_page
 from tests.helpers.sites import served
 
-# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+# Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow
 
 NAMES = ["alice", "Zoë Ångström 李小龍 🍪", "<b>bob</b> & <script>alert(1)</script>", 'say "hi", a\\b; 100%']

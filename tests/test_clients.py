@@ -26,7 +26,7 @@ from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import require_executable
 from tests.helpers.servers import serve
 
-# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+# Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
 # Non-ASCII, and every character that RFC 6265 keeps out of a cookie value, with "%" and ".".

@@ -44,7 +44,7 @@ from tests.helpers.servers import app_lines
 from tests.helpers.servers import free_port
 from tests.helpers.servers import wait_for
 
-# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+# Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow
 
 KEY = "c" * 32

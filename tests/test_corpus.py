@@ -39,7 +39,7 @@ from tests.helpers.servers import gunicorn_settings
 from tests.helpers.servers import serve
 from tests.helpers.servers import wait_for_workers
 
-# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+# Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
 KEY = "corpus-key"

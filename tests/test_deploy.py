@@ -56,7 +56,7 @@ from tests.helpers.servers import serve
 from tests.helpers.servers import server_env
 from tests.helpers.servers import wait_for
 
-# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+# Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow
 
 NEW_KEY = "new-secret-key"

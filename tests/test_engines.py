@@ -48,7 +48,7 @@ from tests.helpers.sites import NeighbourPage
 from tests.helpers.sites import attacker_page
 from tests.helpers.sites import served
 
-# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+# Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow
 
 # Names the page must escape and the cookie must encode: quotes and markup; non-ASCII, an emoji.

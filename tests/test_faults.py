@@ -31,7 +31,7 @@ from tests.helpers.servers import run_nginx
 from tests.helpers.servers import serve
 from tests.helpers.servers import wait_for
 
-# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+# Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow
 
 THREADS = 2

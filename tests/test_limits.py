@@ -35,7 +35,7 @@ from tests.helpers.servers import serve
 from tests.helpers.servers import wait_for
 from tests.helpers.servers import wait_for_workers
 
-# Slow real-server suites: .ci/run runs them on one Python version (setup.cfg, markers).
+# Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow
 
 CLIENTS = 50

@@ -50,7 +50,7 @@ from tests.helpers.servers import uwsgi_command
 from tests.helpers.servers import wait_for
 from tests.helpers.servers import waitress_command
 
-# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+# Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 # uWSGI and mod_wsgi run Debian's own Python, whatever Python runs the tests: .ci/run runs them once.
 DEBIAN_PYTHON = pytest.mark.debian_python

@@ -31,7 +31,7 @@ from tests.helpers.servers import serve
 from tests.helpers.servers import server_env
 from tests.helpers.servers import wait_for
 
-# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+# Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
 

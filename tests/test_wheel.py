@@ -17,7 +17,7 @@ from tests.helpers.oracle import welcome
 from tests.helpers.servers import free_port
 from tests.helpers.servers import serve
 
-# Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
+# Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
 KEY = "wheel-test-key-of-32-characters!"

@@ -158,7 +158,7 @@ def make_base() -> None:
 
 
 def build_image() -> float:
-    """Build the Containerfile as IMAGE, from the repository (its .containerignore applies); seconds taken."""
+    """Build the Containerfile as IMAGE, from the repository (its .dockerignore applies); seconds taken."""
     make_base()
     started = time.monotonic()
     extra = []
