@@ -7,8 +7,8 @@ from bench import overhttp
 from bench.cases import APPS
 from bench.cases import CASES
 from bench.overhttp import Server
-from tests.helpers.servers import children
-from tests.helpers.servers import memory_kib
+from bench.servers import children
+from bench.servers import memory_kib
 
 
 class Memory(NamedTuple):

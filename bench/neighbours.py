@@ -16,9 +16,9 @@ from bench.inprocess import calibrate
 from bench.inprocess import time_batch
 from bench.overhttp import check
 from bench.overhttp import wrk
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
-from tests.helpers.servers import serve
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
 
 # 640 small cookies, about 7 KB: a Cookie line stays under gunicorn's limit_request_field_size (8190).
 NEIGHBOURS = "; ".join(f"n{number}=v{number:02d}" for number in range(640))

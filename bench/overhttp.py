@@ -19,11 +19,11 @@ from bench.cases import CASES
 from bench.cases import Case
 from bench.cases import WrongAnswer
 from bench.cases import check_answer
-from tests.helpers.servers import Server
-from tests.helpers.servers import children
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
-from tests.helpers.servers import serve
+from bench.servers import Server
+from bench.servers import children
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
 
 WRK_SCRIPT = Path(__file__).parent / "wrk.lua"
 # The routes loaded over HTTP: reading the cookie and setting it.
