@@ -4,15 +4,17 @@ with its own render and with Template.substitute in its place, side by side in t
 from string import Template
 
 import wsgiapp
-from bench.cases import BENCH_KEY
+from bench.cases import APPS
 from bench.cases import CASES
 from bench.cases import Case
 from bench.cases import WrongAnswer
-from bench.inprocess import answer
-from bench.inprocess import build_environ
+from bench.cases import build_environ
+from bench.cases import load
+from bench.cases import respond
 from bench.inprocess import calibrate
-from bench.inprocess import side_by_side
 from bench.inprocess import time_batch
+from bench.report import side_by_side
+from bench.report import table
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 ROUTES = [
@@ -40,13 +42,14 @@ RENDERERS = {"compiled": wsgiapp.render, "Template": substitute}
 
 
 def run(rounds: int, batch_seconds: float) -> dict[tuple[str, str], list[float]]:
-    app = wsgiapp.make_app(wsgiapp.Settings((BENCH_KEY,)))
+    app = load(APPS["wsgiapp"])
     environs = {case.label: build_environ(case) for case in ROUTES}
     for case in ROUTES:
         pages = set()
         for renderer in RENDERERS.values():
             wsgiapp.render = renderer
-            pages.add(answer(app, *environs[case.label]))
+            answer = respond(app, *environs[case.label])
+            pages.add((answer.status, tuple(answer.headers), answer.body))
         if len(pages) != 1:
             raise WrongAnswer(f"{case.label}: the two renderers give different answers")
     calls = {case.label: calibrate(app, *environs[case.label], batch_seconds) for case in ROUTES}
@@ -68,11 +71,10 @@ def report(samples: dict[tuple[str, str], list[float]], rounds: int) -> str:
         f"The page compiler against string.Template, in process: µs per call, median of {rounds} rounds;",
         "the difference and the ratio are medians over the rounds of the pairs timed side by side.",
         "",
-        "| route | compiled | Template | difference | Template / compiled |",
-        "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for case in ROUTES:
-        lines.append(
-            side_by_side(case.label, samples[(case.label, "compiled")], samples[(case.label, "Template")])
-        )
+    rows = [
+        side_by_side(case.label, samples[(case.label, "compiled")], samples[(case.label, "Template")])
+        for case in ROUTES
+    ]
+    lines += table(["route", "compiled", "Template", "difference", "Template / compiled"], rows, labels=1)
     return "\n".join(lines)
