@@ -4,13 +4,16 @@ Falcon's own parts do the work: resources with on_get/on_post, req.get_media() w
 urlencoded and multipart handlers (the only two registered, so Falcon itself answers 415 to any
 other body), req.get_cookie_values() and resp.set_cookie(), resp.cache_control and resp.vary,
 middleware for the security headers and the cross-site check, an error serializer for the HTML
-error pages, HTTPSeeOther for redirects. Signing is the same itsdangerous TimestampSigner as wsgiapp's and
-bench/flask_app.py's (salt, HMAC-SHA256, keys from SECRET_KEY and SECRET_KEY_FALLBACKS).
+error pages, HTTPSeeOther for redirects. It differs from wsgiapp only in the framework: the rules
+are wsgiapp's own, imported (the name checks, the limits, the cross-site rule, the cookie's names,
+salt and spelling, the stylesheet and the security headers); signing is bench/yardstick.py's,
+shared with the Flask app (itsdangerous's TimestampSigner as its documentation shows it).
+Importing wsgiapp for its rules puts that module, and Werkzeug, in its memory too.
 
 Pages: the files of html/ with string.Template, rendered on every request and escaped with
 html.escape. Falcon has no template engine of its own, and these are the very files wsgiapp
-fills, so the pages cannot drift from wsgiapp's; Jinja2 would need a second copy of them
-(bench/templates/ is Flask's) and would measure Jinja2 rather than Falcon.
+fills, so the pages cannot drift from wsgiapp's; Jinja2 (which the Flask app uses, on the same
+files) would measure Jinja2 rather than Falcon.
 
 Where its answers differ from wsgiapp's byte for byte (Falcon's behaviour, kept as it is); the pages
 of the benchmark's routes (GET /, POST /setcookie, GET /getcookie, 404, 405, 403, the form's 400s)
@@ -29,72 +32,27 @@ are the same bytes:
   415, a malformed form (400), more than 8 multipart parts (400, where wsgiapp sends 413).
 - A body without Content-Length (chunked) reads as empty: Falcon's bounded stream takes its length
   from Content-Length, so such a form gets "Please enter a user ID."
+- A refused name gets no note on the characters taken out of it.
 - No /favicon.svg or /robots.txt routes, and no COOKIE_MAX_AGE (the Flask app has none either).
 """
 
-import base64
-import hashlib
 import html
-import os
-import re
-import unicodedata
 from datetime import datetime
 from datetime import timezone
-from pathlib import Path
 from string import Template
 from typing import Any
-from urllib.parse import quote
-from urllib.parse import unquote
 
 import falcon
 import falcon.media
-from itsdangerous import BadSignature
-from itsdangerous import TimestampSigner
 
-HTML_DIR = Path(__file__).parent.parent / "html"
-COOKIE_NAME = "userID"
-SECURE_COOKIE_NAME = "__Host-userID"
-COOKIE_SAFE = "!#$&'()*+/:<=>?@[]^`{|}"
-COOKIE_VALUE = re.compile(
-    r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\.[A-Za-z0-9_-]{5}[AQgw]\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"
-)
-COOKIE_SALT = "wsgiapp.userID"
-# The server's limit on a cookie's age, as wsgiapp's without COOKIE_MAX_AGE: 31 days.
-LIFETIME = 31 * 24 * 3600
-MAX_NAME_LENGTH = 64
-MAX_BODY_SIZE = 16 * 1024
-MAX_FORM_PARTS = 8
-FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+import wsgiapp
+from bench.yardstick import form_values
+from bench.yardstick import read_name
+from bench.yardstick import sign_name
+
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-SECRET_KEY = os.environ["SECRET_KEY"]
-SECRET_KEY_FALLBACKS = [
-    key.strip() for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key.strip()
-]
-signer = TimestampSigner(
-    [*reversed(SECRET_KEY_FALLBACKS), SECRET_KEY],
-    salt=COOKIE_SALT,
-    key_derivation="hmac",
-    digest_method=hashlib.sha256,
-)
-
-STYLE = (HTML_DIR / "style.css").read_text("utf-8")
-STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-CSP = (
-    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": CSP,
-    "Referrer-Policy": "same-origin",
-}
-
-LAYOUT = (HTML_DIR / "layout.html").read_text("utf-8")
 TEMPLATES = {
-    name: Template(LAYOUT.replace("$main", (HTML_DIR / f"{name}.html").read_text("utf-8")))
+    name: Template(wsgiapp.LAYOUT.replace("$main", (wsgiapp.HTML_DIR / f"{name}.html").read_text("utf-8")))
     for name in ("index", "readcookie", "welcome", "nouser", "message")
 }
 
@@ -102,7 +60,7 @@ TEMPLATES = {
 def render(template: str, /, **values: object) -> str:
     """html/<template>.html in the layout; every value escaped, the stylesheet as it is."""
     escaped = {key: html.escape(str(value)) for key, value in values.items()}
-    return TEMPLATES[template].substitute(escaped, style=STYLE)
+    return TEMPLATES[template].substitute(escaped, style=wsgiapp.STYLE)
 
 
 def private(resp: falcon.Response) -> None:
@@ -110,16 +68,11 @@ def private(resp: falcon.Response) -> None:
     resp.vary = ["Cookie"]
 
 
-def normalize_origin(origin: str) -> str:
-    scheme, sep, host = origin.lower().partition("://")
-    return scheme + sep + host.removesuffix(DEFAULT_PORTS.get(scheme, ""))
-
-
 class SecurityHeaders:
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
     ) -> None:
-        resp.set_headers(SECURITY_HEADERS)
+        resp.set_headers(wsgiapp.SECURITY_HEADERS)
 
 
 class RefuseCrossSite:
@@ -128,17 +81,9 @@ class RefuseCrossSite:
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
     ) -> None:
-        if resource is None or req.method in SAFE_METHODS:
+        if resource is None or req.method in wsgiapp.SAFE_METHODS:
             return
-        site = req.get_header("Sec-Fetch-Site")
-        if site:
-            cross = site not in ("same-origin", "none")
-        else:
-            origin = req.get_header("Origin")
-            cross = bool(origin) and normalize_origin(origin) != normalize_origin(
-                f"{req.scheme}://{req.netloc}"
-            )
-        if cross:
+        if wsgiapp.is_cross_origin(req.env):
             raise falcon.HTTPForbidden(description="Cross-site form posts are refused.")
 
 
@@ -151,26 +96,6 @@ def error_page(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPErr
         message = "This page cannot be opened this way. Start from the form."
     resp.content_type = falcon.MEDIA_HTML
     resp.text = render("message", title=error.status, message=message or error.title)
-
-
-def name_error(names: list[str]) -> str | None:
-    if not names:
-        return "Please enter a user ID."
-    if len(names) > 1:
-        return "Send one user ID, not several."
-    name = names[0]
-    if not name.strip():
-        return "The user ID must not be blank."
-    if len(name) > MAX_NAME_LENGTH:
-        return f"The user ID must be at most {MAX_NAME_LENGTH} characters long."
-    if any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
-        return "The user ID must not contain control characters."
-    return None
-
-
-def shown_again(name: str) -> str:
-    """A refused name as the form shows it again: without its control characters."""
-    return "".join(char for char in name if unicodedata.category(char) not in FORBIDDEN_CATEGORIES)
 
 
 def form_names(form: object) -> list[str]:
@@ -191,7 +116,7 @@ def is_https(req: falcon.Request) -> bool:
 
 
 def cookie_name(req: falcon.Request) -> str:
-    return SECURE_COOKIE_NAME if is_https(req) else COOKIE_NAME
+    return wsgiapp.SECURE_COOKIE_NAME if is_https(req) else wsgiapp.COOKIE_NAME
 
 
 def clear_cookie(req: falcon.Request, resp: falcon.Response) -> None:
@@ -200,24 +125,9 @@ def clear_cookie(req: falcon.Request, resp: falcon.Response) -> None:
     resp.set_cookie(cookie_name(req), "", expires=EPOCH, path="/", secure=is_https(req), same_site="Lax")
 
 
-def unsign_name(value: str) -> str | None:
-    if not COOKIE_VALUE.fullmatch(value):
-        return None
-    try:
-        encoded = signer.unsign(value, max_age=LIFETIME).decode()
-        name = unquote(encoded, errors="strict")
-    except (BadSignature, UnicodeError):
-        return None
-    if quote(name, safe=COOKIE_SAFE) != encoded or name_error([name]) is not None:
-        return None
-    return name
-
-
 class Index:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.text = render(
-            "index", title="Enter userID", name="", error="", invalid="false", max_length=MAX_NAME_LENGTH
-        )
+        resp.text = render("index", **form_values())
 
     on_head = on_get
 
@@ -230,32 +140,28 @@ class SetCookie:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         private(resp)
-        if req.content_length is not None and req.content_length > MAX_BODY_SIZE:
-            raise falcon.HTTPContentTooLarge(description=f"The form may hold at most {MAX_BODY_SIZE} bytes.")
+        if req.content_length is not None and req.content_length > wsgiapp.MAX_BODY_SIZE:
+            raise falcon.HTTPContentTooLarge(
+                description=f"The form may hold at most {wsgiapp.MAX_BODY_SIZE} bytes."
+            )
         names = form_names(req.get_media())
-        error = name_error(names)
+        error = wsgiapp.name_error(names)
         if error is not None:
             resp.status = falcon.HTTP_400
-            typed = shown_again(names[0]) if names else ""
-            resp.text = render(
-                "index",
-                title="Enter userID",
-                name=typed,
-                error=error,
-                invalid="true",
-                max_length=MAX_NAME_LENGTH,
-            )
+            typed = wsgiapp.shown_again(names[0]) if names else ""
+            resp.text = render("index", **form_values(typed, error))
             return
         resp.text = render("readcookie", title="Cookie set")
-        value = signer.sign(quote(names[0], safe=COOKIE_SAFE)).decode()
-        resp.set_cookie(cookie_name(req), value, path="/", secure=is_https(req), same_site="Lax")
+        resp.set_cookie(
+            cookie_name(req), sign_name(names[0]), path="/", secure=is_https(req), same_site="Lax"
+        )
 
 
 class GetCookie:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         private(resp)
         values = req.get_cookie_values(cookie_name(req)) or []
-        name = unsign_name(values[0]) if len(values) == 1 else None
+        name = read_name(values[0]) if len(values) == 1 else None
         if name is not None:
             resp.text = render("welcome", title="Welcome", name=name)
             return
@@ -275,8 +181,8 @@ class DeleteCookie:
 
 app = falcon.App(media_type=falcon.MEDIA_HTML, middleware=[SecurityHeaders(), RefuseCrossSite()])
 multipart = falcon.media.MultipartFormHandler()
-multipart.parse_options.max_body_part_count = MAX_FORM_PARTS
-multipart.parse_options.max_body_part_buffer_size = MAX_BODY_SIZE
+multipart.parse_options.max_body_part_count = wsgiapp.MAX_FORM_PARTS
+multipart.parse_options.max_body_part_buffer_size = wsgiapp.MAX_BODY_SIZE
 app.req_options.media_handlers = falcon.media.Handlers(
     {falcon.MEDIA_URLENCODED: falcon.media.URLEncodedFormHandler(), falcon.MEDIA_MULTIPART: multipart}
 )

@@ -1,63 +1,71 @@
-"""The same job as wsgiapp, written in Flask the way a Flask user would: the benchmark's yardstick."""
+"""The same job as wsgiapp, written in Flask the way a Flask user would: the benchmark's yardstick.
 
-import base64
-import hashlib
-import os
-import re
-import unicodedata
-from pathlib import Path
-from urllib.parse import quote
-from urllib.parse import unquote
+It differs from wsgiapp only in the framework. Flask does the routing, the form, the cookies, the
+error pages, the headers and the templates; the rules are wsgiapp's own, imported: the name checks,
+the limits, the cross-site rule, the cookie's names, salt and spelling (bench/yardstick.py, shared with
+the Falcon app: itsdangerous's TimestampSigner as its documentation shows it), the stylesheet and
+the security headers. The pages are the files of html/, read by Jinja through a loader that spells
+string.Template's $name and ${name} as {{ name }} and $$ as $, autoescaped as Flask does for .html.
+
+Its answers to the benchmark's requests are wsgiapp's byte for byte (the benchmark checks their
+SHA-256). Elsewhere Flask's behaviour is kept: its error pages carry Werkzeug's descriptions, Jinja
+escapes quotes as &#34; and &#39; where wsgiapp has &quot; and &#x27;, a refused name gets no note
+on the characters taken out of it, and there is no COOKIE_MAX_AGE. Importing wsgiapp for its rules
+puts that module in its memory too (Werkzeug, which Flask loads anyway).
+"""
+
+from string import Template
 
 from flask import Flask
 from flask import abort
 from flask import redirect
 from flask import render_template
 from flask import request
-from itsdangerous import BadSignature
-from itsdangerous import TimestampSigner
+from jinja2 import FunctionLoader
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-COOKIE_NAME = "userID"
-SECURE_COOKIE_NAME = "__Host-userID"
-COOKIE_SAFE = "!#$&'()*+/:<=>?@[]^`{|}"
-COOKIE_VALUE = re.compile(
-    r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+\.[A-Za-z0-9_-]{5}[AQgw]\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"
-)
-COOKIE_SALT = "wsgiapp.userID"
-# The server's limit on a cookie's age, as wsgiapp's without COOKIE_MAX_AGE: 31 days.
-LIFETIME = 31 * 24 * 3600
-MAX_NAME_LENGTH = 64
-FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
-FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
-DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+import wsgiapp
+from bench.yardstick import form_values
+from bench.yardstick import read_name
+from bench.yardstick import sign_name
+
+
+def jinja_source(name: str) -> str:
+    """html/<name> in place of html/layout.html's $main, as wsgiapp joins them, for Jinja: every
+    string.Template placeholder a Jinja expression, every other text as it is."""
+    main = (wsgiapp.HTML_DIR / name).read_text("utf-8")
+    layout = (wsgiapp.HTML_DIR / "layout.html").read_text("utf-8")
+    text = Template.pattern.sub(lambda match: main if match["named"] == "main" else match[0], layout)
+    parts, done = [], 0
+    for match in Template.pattern.finditer(text):
+        parts.append(literal(text[done : match.start()]))
+        done = match.end()
+        key = match["named"] or match["braced"]
+        if match["escaped"] is not None:
+            parts.append("$")
+        elif key is not None:
+            parts.append("{{ " + key + " }}")
+        else:
+            raise ValueError(f"html/{name} or html/layout.html: a $ at {match.start()} names nothing")
+    parts.append(literal(text[done:]))
+    return "".join(parts)
+
+
+def literal(text: str) -> str:
+    """Text that Jinja outputs as it is, even if it holds Jinja's own delimiters."""
+    return "{% raw %}" + text + "{% endraw %}" if any(mark in text for mark in ("{{", "{%", "{#")) else text
+
 
 app = Flask(__name__)
-app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
-app.config["SECRET_KEY_FALLBACKS"] = [
-    key.strip() for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key.strip()
-]
-app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
-app.config["MAX_FORM_MEMORY_SIZE"] = 16 * 1024
-app.config["MAX_FORM_PARTS"] = 8
-# The templates' layout ends with a newline, as wsgiapp's does.
+app.config["MAX_CONTENT_LENGTH"] = wsgiapp.MAX_BODY_SIZE
+app.config["MAX_FORM_MEMORY_SIZE"] = wsgiapp.MAX_BODY_SIZE
+app.config["MAX_FORM_PARTS"] = wsgiapp.MAX_FORM_PARTS
+app.jinja_env.loader = FunctionLoader(jinja_source)
+# The layout ends with a newline, which Jinja would drop.
 app.jinja_env.keep_trailing_newline = True
-
-signer = TimestampSigner(
-    [*reversed(app.config["SECRET_KEY_FALLBACKS"]), app.config["SECRET_KEY"]],
-    salt=COOKIE_SALT,
-    key_derivation="hmac",
-    digest_method=hashlib.sha256,
-)
-
-# The same stylesheet as wsgiapp, inlined and allowed by its hash.
-STYLE = (Path(__file__).parent.parent / "html" / "style.css").read_text("utf-8")
-STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-CSP = (
-    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+STYLE = Markup(wsgiapp.STYLE)  # noqa: S704  (the app's own stylesheet, not a request's text)
 
 
 def page(template: str, **values: object) -> str:
@@ -72,65 +80,28 @@ def private(response: Response) -> Response:
 
 @app.after_request
 def security_headers(response: Response) -> Response:
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.update(wsgiapp.SECURITY_HEADERS)
     return response
 
 
 @app.errorhandler(HTTPException)
 def error_page(error: HTTPException) -> Response:
     title = f"{error.code} {error.name}"
-    response = app.make_response((page("error.html", title=title, message=error.description), error.code))
+    response = app.make_response((page("message.html", title=title, message=error.description), error.code))
     if error.code == 405:
         response.headers["Allow"] = ", ".join(error.valid_methods or ())
     return response
 
 
-def normalize_origin(origin: str) -> str:
-    scheme, sep, host = origin.lower().partition("://")
-    return scheme + sep + host.removesuffix(DEFAULT_PORTS.get(scheme, ""))
-
-
 @app.before_request
 def refuse_cross_site() -> None:
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        return
-    site = request.headers.get("Sec-Fetch-Site")
-    if site:
-        cross = site not in ("same-origin", "none")
-    else:
-        origin = request.headers.get("Origin")
-        cross = bool(origin) and normalize_origin(origin) != normalize_origin(request.host_url[:-1])
-    if cross:
+    if request.method not in wsgiapp.SAFE_METHODS and wsgiapp.is_cross_origin(request.environ):
         abort(403, "Cross-site form posts are refused.")
-
-
-def name_error(names: list[str]) -> str | None:
-    if not names:
-        return "Please enter a user ID."
-    if len(names) > 1:
-        return "Send one user ID, not several."
-    name = names[0]
-    if not name.strip():
-        return "The user ID must not be blank."
-    if len(name) > MAX_NAME_LENGTH:
-        return f"The user ID must be at most {MAX_NAME_LENGTH} characters long."
-    if any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
-        return "The user ID must not contain control characters."
-    return None
-
-
-def shown_again(name: str) -> str:
-    """A refused name as the form shows it again: without its control characters."""
-    return "".join(char for char in name if unicodedata.category(char) not in FORBIDDEN_CATEGORIES)
 
 
 @app.get("/")
 def index() -> str:
-    return page(
-        "index.html", title="Enter userID", name="", error="", invalid="false", max_length=MAX_NAME_LENGTH
-    )
+    return page("index.html", **form_values())
 
 
 @app.get("/setcookie")
@@ -140,48 +111,29 @@ def setcookie_get() -> Response:
 
 @app.post("/setcookie")
 def setcookie() -> Response:
-    if request.mimetype not in FORM_TYPES:
+    if request.mimetype not in wsgiapp.FORM_TYPES:
         abort(415, "Send the form as application/x-www-form-urlencoded or multipart/form-data.")
     names = request.form.getlist("nm")
-    error = name_error(names)
+    error = wsgiapp.name_error(names)
     if error is not None:
-        typed = shown_again(names[0]) if names else ""
-        body = page(
-            "index.html",
-            title="Enter userID",
-            name=typed,
-            error=error,
-            invalid="true",
-            max_length=MAX_NAME_LENGTH,
-        )
+        typed = wsgiapp.shown_again(names[0]) if names else ""
+        body = page("index.html", **form_values(typed, error))
         return private(app.make_response((body, 400)))
     response = app.make_response(page("readcookie.html", title="Cookie set"))
-    value = signer.sign(quote(names[0], safe=COOKIE_SAFE)).decode()
     response.set_cookie(
-        cookie_name(), value, path="/", httponly=True, samesite="Lax", secure=request.is_secure
+        cookie_name(), sign_name(names[0]), path="/", httponly=True, samesite="Lax", secure=request.is_secure
     )
     return private(response)
 
 
 def cookie_name() -> str:
-    return SECURE_COOKIE_NAME if request.is_secure else COOKIE_NAME
-
-
-def unsign_name(value: str) -> str | None:
-    if not COOKIE_VALUE.fullmatch(value):
-        return None
-    try:
-        encoded = signer.unsign(value, max_age=LIFETIME).decode()
-        name = unquote(encoded, errors="strict")
-    except (BadSignature, UnicodeError):
-        return None
-    return name if quote(name, safe=COOKIE_SAFE) == encoded and name_error([name]) is None else None
+    return wsgiapp.SECURE_COOKIE_NAME if request.is_secure else wsgiapp.COOKIE_NAME
 
 
 @app.get("/getcookie")
 def getcookie() -> Response:
     values = request.cookies.getlist(cookie_name())
-    name = unsign_name(values[0]) if len(values) == 1 else None
+    name = read_name(values[0]) if len(values) == 1 else None
     if name is not None:
         return private(app.make_response(page("welcome.html", title="Welcome", name=name)))
     response = private(app.make_response(page("nouser.html", title="No user is set")))

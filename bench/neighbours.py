@@ -3,22 +3,26 @@ against the same request with the same bytes in another header, side by side, in
 under gunicorn. The app looks only at the user's own pairs: the neighbours should cost next to nothing."""
 
 import statistics
+from operator import truediv
 
-import wsgiapp
+from bench.cases import APPS
 from bench.cases import BENCH_KEY
 from bench.cases import COOKIE
 from bench.cases import WELCOME
 from bench.cases import Case
+from bench.cases import build_environ
 from bench.cases import check_answer
-from bench.inprocess import answer
-from bench.inprocess import build_environ
+from bench.cases import load
+from bench.cases import respond
 from bench.inprocess import calibrate
 from bench.inprocess import time_batch
 from bench.overhttp import check
 from bench.overhttp import wrk
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
-from tests.helpers.servers import serve
+from bench.report import paired
+from bench.report import table
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
 
 # 640 small cookies, about 7 KB: a Cookie line stays under gunicorn's limit_request_field_size (8190).
 NEIGHBOURS = "; ".join(f"n{number}=v{number:02d}" for number in range(640))
@@ -44,10 +48,11 @@ CASES = [
 
 def in_process(rounds: int, batch_seconds: float) -> dict[str, list[float]]:
     """µs per call of each case, one figure a round, the cases taking turns."""
-    app = wsgiapp.App(wsgiapp.Settings((BENCH_KEY,)))
+    app = load(APPS["wsgiapp"])
     environs = {case.label: build_environ(case) for case in CASES}
     for case in CASES:
-        check_answer("wsgiapp", case, *answer(app, *environs[case.label]))
+        answer = respond(app, *environs[case.label])
+        check_answer("wsgiapp", case, answer.code, answer.body)
     calls = {label: calibrate(app, *environ, batch_seconds) for label, environ in environs.items()}
     times: dict[str, list[float]] = {case.label: [] for case in CASES}
     for _ in range(rounds):
@@ -72,18 +77,22 @@ def over_http(rounds: int, duration: int) -> dict[str, list[float]]:
 
 def report(process: dict[str, list[float]], http: dict[str, list[float]]) -> str:
     neighbours, elsewhere = (case.label for case in CASES)
+    rows = [
+        [
+            f"{where}, {unit}",
+            f"{statistics.median(figures[neighbours]):.1f}",
+            f"{statistics.median(figures[elsewhere]):.1f}",
+            f"{paired(figures[neighbours], figures[elsewhere], truediv):.2f}x",
+        ]
+        for where, figures, unit in [
+            ("in process", process, "µs a call"),
+            ("over HTTP", http, "CPU µs a request"),
+        ]
+    ]
     lines = [
         "GET /getcookie with the user's cookie among 640 neighbours' cookies (about 7 KB), against",
         "the same bytes in another header: medians over the rounds, and of the ratio round by round.",
         "",
-        "| where | neighbours in Cookie | the same bytes elsewhere | ratio |",
-        "| --- | ---: | ---: | ---: |",
+        *table(["where", neighbours, elsewhere, "ratio"], rows, labels=1),
     ]
-    rows = [("in process", process, "µs a call"), ("over HTTP", http, "CPU µs a request")]
-    for where, figures, unit in rows:
-        ratios = [a / b for a, b in zip(figures[neighbours], figures[elsewhere], strict=True)]
-        lines.append(
-            f"| {where}, {unit} | {statistics.median(figures[neighbours]):.1f}"
-            f" | {statistics.median(figures[elsewhere]):.1f} | {statistics.median(ratios):.2f}x |"
-        )
     return "\n".join(lines)

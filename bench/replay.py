@@ -1,7 +1,7 @@
 """The replay floor: wsgiapp's own answers to the benchmark's requests, recorded once, sent back.
 
 At import, wsgiapp's application answers each case of bench/cases.py once, from the environ that
-bench/inprocess.py builds for it; from then on this app answers a request for the same method and
+build_environ makes for it there; from then on this app answers a request for the same method and
 path with that status, those headers and that body, and does nothing else (it reads neither the
 body nor the cookie). Any other request gets wsgiapp's 404 page. Set beside wsgiapp, it tells what
 sending wsgiapp's exact answers costs the server (its headers, its Set-Cookie, its page sizes)
@@ -13,46 +13,19 @@ memory, not the constant floor's.
 """
 
 from collections.abc import Callable
-from io import BytesIO
 from typing import Any
-from typing import NamedTuple
 
-# bench.cases first: it sets SECRET_KEY, which wsgiapp reads when bench.inprocess imports it.
+# bench.cases first: it sets SECRET_KEY, which wsgiapp reads when it is imported.
 from bench.cases import APPS
 from bench.cases import CASES
 from bench.cases import Case
-from bench.inprocess import WSGIApp
-from bench.inprocess import build_environ
-from bench.inprocess import load
-
-
-class Answer(NamedTuple):
-    status: str
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
-def record(app: WSGIApp, case: Case) -> Answer:
-    """The app's answer to this case, as a server would read it."""
-    environ, body = build_environ(case)
-    environ["wsgi.input"] = BytesIO(body)
-    started: list[Answer] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        started.append(Answer(status, list(headers), b""))
-
-    result = app(environ, start_response)
-    try:
-        content = b"".join(result)
-    finally:
-        if hasattr(result, "close"):
-            result.close()
-    return started[-1]._replace(body=content)
-
+from bench.cases import build_environ
+from bench.cases import load
+from bench.cases import respond
 
 WSGIAPP = load(APPS["wsgiapp"])
-ANSWERS = {(case.method, case.path): record(WSGIAPP, case) for case in CASES}
-NOT_FOUND = record(WSGIAPP, Case("GET /not-a-page", "GET", "/not-a-page", {}, ""))
+ANSWERS = {(case.method, case.path): respond(WSGIAPP, *build_environ(case)) for case in CASES}
+NOT_FOUND = respond(WSGIAPP, *build_environ(Case("GET /not-a-page", "GET", "/not-a-page", {}, "")))
 
 
 def application(environ: dict[str, Any], start_response: Callable) -> list[bytes]:

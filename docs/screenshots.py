@@ -1,7 +1,7 @@
 """Take the README's screenshots of the pages (800x360 PNG), in headless Chromium against gunicorn.
 
 Run from the repository root, with the test extra installed: `python -m docs.screenshots` (as a
-module, so that the root is on sys.path and tests.helpers imports).
+module, so that the root is on sys.path and bench.servers imports).
 """
 
 import shutil
@@ -10,10 +10,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from tests.helpers.servers import CHROMIUM_ARGS
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
-from tests.helpers.servers import serve
+from bench.servers import CHROMIUM_ARGS
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
 
 DOCS = Path(__file__).resolve().parent
 

@@ -6,7 +6,7 @@ import os
 # does. The tests build their own apps from Settings (tests.helpers.inprocess); this process's own
 # import gets a key of its own, so that it neither depends on the settings of the shell that runs
 # the tests nor makes a generated key file in its home. Servers started by the tests get their
-# environment from tests.helpers.servers.server_env.
+# environment from bench.servers.server_env.
 for name in ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "SECRET_KEY_FILE", "COOKIE_MAX_AGE"):
     os.environ.pop(name, None)
 os.environ["SECRET_KEY"] = "key-of-the-tests-own-import-of-wsgiapp"

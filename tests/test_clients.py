@@ -18,13 +18,13 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import require_executable
-from tests.helpers.servers import serve
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import free_port
+from bench.servers import wait_for
 from tests.helpers.answer import attributes
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
@@ -41,8 +43,6 @@ from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
 from tests.helpers.servers import app_lines
-from tests.helpers.servers import free_port
-from tests.helpers.servers import wait_for
 
 # Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow

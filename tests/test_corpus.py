@@ -15,6 +15,10 @@ import pytest
 from itsdangerous import Signer
 from itsdangerous import TimestampSigner
 
+from bench.servers import children
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
 from tests.helpers.answer import attributes
 from tests.helpers.answer import parse_response
 from tests.helpers.answer import send_raw
@@ -32,11 +36,7 @@ from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign as sign_text
 from tests.helpers.oracle import sign_payload
-from tests.helpers.servers import children
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import gunicorn_settings
-from tests.helpers.servers import serve
 from tests.helpers.servers import wait_for_workers
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).

@@ -26,6 +26,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
+from bench.servers import server_env
+from bench.servers import wait_for
 from tests.helpers.answer import SITE_NAME
 from tests.helpers.answer import Answer
 from tests.helpers.answer import SiteHTTPSConnection
@@ -46,15 +51,10 @@ from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
 from tests.helpers.servers import ACCESS_LOG_WITH_PID
 from tests.helpers.servers import answering_workers
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import make_tls
 from tests.helpers.servers import require_executable
 from tests.helpers.servers import require_nginx
 from tests.helpers.servers import run_nginx
-from tests.helpers.servers import serve
-from tests.helpers.servers import server_env
-from tests.helpers.servers import wait_for
 
 # Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import APP_VARIABLES
 from tests.helpers.docs import DOCS
 from tests.helpers.docs import blocks
 from tests.helpers.docs import commands
 from tests.helpers.docs import doc_block
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import fingerprint
-from tests.helpers.servers import APP_VARIABLES
 from tests.helpers.servers import require
 from tests.helpers.servers import require_executable
 

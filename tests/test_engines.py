@@ -21,6 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import CHROMIUM_ARGS
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
+from bench.servers import wait_for
 from tests.helpers.answer import SITE_NAME
 from tests.helpers.engines import LoopbackProxy
 from tests.helpers.engines import PlaywrightSession
@@ -34,16 +39,11 @@ from tests.helpers.engines import xvfb
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
-from tests.helpers.servers import CHROMIUM_ARGS
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import make_tls
 from tests.helpers.servers import require
 from tests.helpers.servers import require_chromium
 from tests.helpers.servers import require_nginx
 from tests.helpers.servers import run_nginx
-from tests.helpers.servers import serve
-from tests.helpers.servers import wait_for
 from tests.helpers.sites import NeighbourPage
 from tests.helpers.sites import attacker_page
 from tests.helpers.sites import served

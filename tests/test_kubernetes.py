@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import free_port
+from bench.servers import wait_for
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.containers import IMAGE
@@ -23,11 +25,9 @@ from tests.helpers.oracle import MAX_BODY_SIZE
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
-from tests.helpers.servers import free_port
 from tests.helpers.servers import gunicorn_settings
 from tests.helpers.servers import require
 from tests.helpers.servers import require_executable
-from tests.helpers.servers import wait_for
 from wsgiapp import ROUTES
 
 MANIFESTS = ROOT / "deploy" / "kubernetes" / "wsgiapp.yaml"

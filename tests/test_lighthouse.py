@@ -8,14 +8,14 @@ import subprocess
 
 import pytest
 
+from bench.servers import CHROMIUM_ARGS
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import signed
-from tests.helpers.servers import CHROMIUM_ARGS
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import require
 from tests.helpers.servers import require_chromium
-from tests.helpers.servers import serve
 
 pytestmark = pytest.mark.slow
 

@@ -16,6 +16,11 @@ from typing import NamedTuple
 import pytest
 from gunicorn.config import Config
 
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import memory_kib
+from bench.servers import serve
+from bench.servers import wait_for
 from tests.helpers.answer import SITE_NAME
 from tests.helpers.answer import fetch
 from tests.helpers.answer import parse_response
@@ -23,16 +28,11 @@ from tests.helpers.answer import receive_all
 from tests.helpers.answer import send_raw
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.servers import accept_queue
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import gunicorn_settings
 from tests.helpers.servers import make_tls
-from tests.helpers.servers import memory_kib
 from tests.helpers.servers import require
 from tests.helpers.servers import require_nginx
 from tests.helpers.servers import run_nginx
-from tests.helpers.servers import serve
-from tests.helpers.servers import wait_for
 from tests.helpers.servers import wait_for_workers
 
 # Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import APP_VARIABLES
+from bench.servers import free_port
+from bench.servers import serve
+from bench.servers import wait_for
 from tests.helpers.answer import fetch
 from tests.helpers.docs import commands
 from tests.helpers.docs import doc_block
 from tests.helpers.oracle import ROOT
-from tests.helpers.servers import APP_VARIABLES
-from tests.helpers.servers import free_port
 from tests.helpers.servers import require_executable
-from tests.helpers.servers import serve
-from tests.helpers.servers import wait_for
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]

@@ -14,6 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import Server
+from bench.servers import children
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
+from bench.servers import wait_for
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.oracle import NOT_FOUND
@@ -23,15 +29,9 @@ from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
 from tests.helpers.servers import ACCESS_LOG_WITH_PID
-from tests.helpers.servers import Server
 from tests.helpers.servers import answering_workers
 from tests.helpers.servers import app_lines
 from tests.helpers.servers import booted_workers
-from tests.helpers.servers import children
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
-from tests.helpers.servers import serve
-from tests.helpers.servers import wait_for
 from tests.helpers.servers import wait_for_workers
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).

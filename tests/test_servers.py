@@ -13,6 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import answers
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import read_log
+from bench.servers import serve
+from bench.servers import server_env
+from bench.servers import stop
+from bench.servers import wait_for
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.answer import parse_response
@@ -36,18 +44,10 @@ from tests.helpers.oracle import welcome
 from tests.helpers.oracle import welcome_answer
 from tests.helpers.servers import ACCESS_LOG_WITH_PID
 from tests.helpers.servers import answering_workers
-from tests.helpers.servers import answers
 from tests.helpers.servers import booted_workers
 from tests.helpers.servers import devserver_command
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import mod_wsgi_command
-from tests.helpers.servers import read_log
-from tests.helpers.servers import serve
-from tests.helpers.servers import server_env
-from tests.helpers.servers import stop
 from tests.helpers.servers import uwsgi_command
-from tests.helpers.servers import wait_for
 from tests.helpers.servers import waitress_command
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).

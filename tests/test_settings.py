@@ -21,13 +21,13 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from bench.servers import server_env
 from tests.helpers.inprocess import BufferedClient
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import sign
 from tests.helpers.oracle import sign_payload
-from tests.helpers.servers import server_env
 from wsgiapp import App
 from wsgiapp import GunicornErrorLog
 from wsgiapp import Settings

@@ -13,6 +13,11 @@ import sys
 import pytest
 from gunicorn.config import Config
 
+from bench.servers import free_port
+from bench.servers import gunicorn_command
+from bench.servers import serve
+from bench.servers import server_env
+from bench.servers import wait_for
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.oracle import ROOT
@@ -24,12 +29,7 @@ from tests.helpers.servers import ACCESS_LOG_WITH_PID
 from tests.helpers.servers import app_lines
 from tests.helpers.servers import booted_workers
 from tests.helpers.servers import devserver_command
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import gunicorn_conf
-from tests.helpers.servers import serve
-from tests.helpers.servers import server_env
-from tests.helpers.servers import wait_for
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]

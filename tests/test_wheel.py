@@ -8,14 +8,14 @@ import venv
 
 import pytest
 
+from bench.servers import free_port
+from bench.servers import serve
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
-from tests.helpers.servers import free_port
-from tests.helpers.servers import serve
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]

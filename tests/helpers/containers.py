@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.servers import free_port
+from bench.servers import wait_for
 from tests.helpers.answer import fetch
 from tests.helpers.oracle import ROOT
-from tests.helpers.servers import free_port
 from tests.helpers.servers import require
 from tests.helpers.servers import require_executable
-from tests.helpers.servers import wait_for
 
 CONTAINERFILE = ROOT / "Containerfile"
 SUITE = re.search(r"^ARG SUITE=(\w+)$", CONTAINERFILE.read_text(), re.M)[1]

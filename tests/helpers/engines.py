@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.servers import free_port
+from bench.servers import free_port
+from bench.servers import stop
+from bench.servers import wait_for
 from tests.helpers.servers import require_executable
-from tests.helpers.servers import stop
-from tests.helpers.servers import wait_for
 
 # The key of a web element's reference in WebDriver's JSON (W3C WebDriver, "Elements").
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"

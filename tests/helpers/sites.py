@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.helpers.servers import free_port
+from bench.servers import free_port
 
 
 class OtherSite(http.server.BaseHTTPRequestHandler):
