@@ -320,6 +320,13 @@ def test_cookies_made_before_encoding_still_verify_where_it_left_them_alone(raw_
     assert "Set-Cookie" not in response.headers
 
 
+@pytest.mark.parametrize("spelt", ["alice", "\\141lice"], ids=["quoted", "an-octal-escape"])
+def test_a_quoted_cookie_is_read_as_werkzeug_unquotes_it(spelt):
+    """An RFC 2109 quoted string, its escapes read: the value the app issued, spelt otherwise."""
+    cookie = f'userID="{spelt}{sign("alice").removeprefix("alice")}"'
+    assert call("GET", "/getcookie", cookie=cookie).exact == welcome_answer("alice")
+
+
 @pytest.mark.parametrize("cookie", ['userID="alice.abc', '=alice; "x=1', "userid=alice"])
 def test_a_cookie_header_that_does_not_parse_is_no_user(raw_client, cookie):
     # Werkzeug skips what it cannot parse, so there is no userID cookie to clear.

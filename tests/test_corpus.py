@@ -1,5 +1,12 @@
 """Bad input over real HTTP: raw bytes to the real gunicorn, with the status each case must get.
 
+Only what the server decides, or hands over in a way of its own: the request line, the headers and
+their limits, a body's framing (chunked, a Content-Length that lies, none), a path's escapes, the
+framing of a HEAD's and a 204's answers, and the served app's cookie lifetime on the system's clock.
+What the app alone makes of what it is handed (forms, names, cookies, routes, cross-site posts) is
+checked in process: tests/test_form.py, test_cookie.py, test_cookie_lifetime.py, test_pages.py,
+test_cross_site.py and test_properties.py.
+
 One gunicorn (the repository's gunicorn.conf.py) serves the whole module. After every case the
 server must still answer a normal request with the same workers it started with, and its log must
 show no error, traceback or worker restart.
@@ -12,8 +19,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import pytest
-from itsdangerous import Signer
-from itsdangerous import TimestampSigner
 
 from bench.servers import children
 from bench.servers import free_port
@@ -35,7 +40,6 @@ from tests.helpers.oracle import NOW
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign as sign_text
-from tests.helpers.oracle import sign_payload
 from tests.helpers.servers import gunicorn_settings
 from tests.helpers.servers import wait_for_workers
 
@@ -43,7 +47,6 @@ from tests.helpers.servers import wait_for_workers
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
 KEY = "corpus-key"
-OLD_KEY = "corpus-old-key"
 FORM = URLENCODED.encode()
 # Stands for the server's own host:port, filled in when a case is sent.
 HOST = b"{host}"
@@ -85,10 +88,6 @@ def sign(name: str, key: str = KEY, at: int = NOW) -> bytes:
     return sign_text(name, key, at=at).encode()
 
 
-# How cookies were signed before they carried the time they were issued.
-UNTIMED = Signer(KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method="sha256")
-
-
 def get_cookie(cookie: bytes) -> bytes:
     return request(b"GET", b"/getcookie", [b"Cookie: " + cookie])
 
@@ -127,89 +126,9 @@ AT_THE_CAP = chunked(form_of_size(MAX_BODY_SIZE, "urlencoded")[0])
 OVER_THE_CAP = form_of_size(MAX_BODY_SIZE + 1, "urlencoded")[0]
 MULTIPART_AT_THE_CAP = form_of_size(MAX_BODY_SIZE, "multipart", B)[0]
 MULTIPART_OVER_THE_CAP = form_of_size(MAX_BODY_SIZE + 1, "multipart", B)[0]
-TOO_BIG = b"nm=" + b"a" * (1024 * 1024)
 
 FORMS = [
-    Case("valid", post_form(b"nm=alice"), 200, sets="alice"),
-    Case("valid, 64 characters", post_form(b"nm=" + b"a" * 64), 200, sets="a" * 64),
-    Case("valid, escaped UTF-8", post_form(b"nm=%C3%A9t%C3%A9"), 200, sets="\u00e9t\u00e9"),
-    Case("valid, markup", post_form(b"nm=%3Cb%3Ex%3C%2Fb%3E"), 200, sets="<b>x</b>"),
     Case("empty body", post_form(b""), 400),
-    Case("nm missing", post_form(b"name=alice"), 400),
-    Case("nm without =", post_form(b"nm"), 400),
-    Case("nm empty", post_form(b"nm="), 400),
-    Case("nm blank", post_form(b"nm=+%20%09"), 400),
-    Case("nm twice", post_form(b"nm=alice&nm=bob"), 400),
-    Case("nm twice, once empty", post_form(b"nm=alice&nm="), 400),
-    Case("nm 65 characters", post_form(b"nm=" + b"a" * 65), 400),
-    Case("nm with NUL", post_form(b"nm=a%00b"), 400),
-    Case("nm with CRLF", post_form(b"nm=a%0D%0ASet-Cookie:+x=y"), 400),
-    Case("nm with DEL", post_form(b"nm=a%7Fb"), 400),
-    Case("nm with a surrogate, escaped CESU-8", post_form(b"nm=%ED%A0%80"), 400),
-    # A bad escape is kept as it is, as browsers do: "%zz" is a fine name.
-    Case("bad percent-escape", post_form(b"nm=%zz"), 200, sets="%zz"),
-    Case("truncated percent-escape", post_form(b"nm=a%2"), 200, sets="a%2"),
-    # An escape that decodes to bytes that are not UTF-8 is kept escaped, not decoded.
-    Case("escaped non-UTF-8", post_form(b"nm=%FF"), 400),
-    Case("escaped non-UTF-8 inside a name", post_form(b"nm=al%FFice"), 400),
-    Case("escaped percent sign", post_form(b"nm=al%25FFice"), 200, sets="al%FFice"),
-    Case("raw non-UTF-8", post_form(b"nm=\xff"), 400),
-    Case("raw latin-1", post_form(b"nm=caf\xe9"), 400),
-    Case("Content-Type missing", request(b"POST", b"/setcookie", [], b"nm=alice"), 415),
-    Case("Content-Type text/plain", post_form(b"nm=alice", b"text/plain"), 415),
-    Case("Content-Type JSON", post_form(b'{"nm": "alice"}', b"application/json"), 415),
-    Case("Content-Type empty", post_form(b"nm=alice", b""), 415),
-    Case("Content-Type only parameters", post_form(b"nm=alice", b"; charset=utf-8"), 415),
-    Case(
-        "Content-Type with a charset",
-        post_form(b"nm=alice", FORM + b"; charset=utf-8"),
-        200,
-        sets="alice",
-    ),
-    Case("multipart", post_form(ALICE, MP), 200, sets="alice"),
-    Case("multipart without boundary", post_form(ALICE, MULTIPART.encode()), 400),
-    Case("multipart, other boundary", post_form(multipart([("nm", b"alice")], "other"), MP), 400),
-    Case("multipart truncated", post_form(ALICE[:-12], MP), 400),
-    Case(
-        "multipart without end",
-        post_form(b"--corpus\r\nContent-Disposition: form-data; name=nm\r\n", MP),
-        400,
-    ),
-    Case("multipart part without headers", post_form(b"--corpus\r\n\r\nalice\r\n--corpus--\r\n", MP), 400),
-    Case("multipart, 9 parts", post_form(multipart([("x", b"1")] * 8 + [("nm", b"alice")], B), MP), 413),
-    Case("multipart, 300 parts", post_form(multipart([("x", b"")] * 300, B), MP), 413),
-    Case("multipart, 5000 parts", post_form(multipart([("x", b"")] * 5000, B), MP), 413),
-    Case(
-        "multipart, a file",
-        post_form(ALICE.replace(b'"nm"', b'"nm"; filename="a"'), MP),
-        400,
-    ),
-    # Werkzeug would decode the field as UTF-8, each bad byte U+FFFD: refused as an urlencoded one is.
-    Case("multipart, non-UTF-8 value", post_form(multipart([("nm", b"\xff\xfe")], B), MP), 400),
-    Case("multipart, non-UTF-8 field name", post_form(multipart([("\xff", b"alice")], B), MP), 400),
-    Case(
-        "multipart, unknown part charset",
-        post_form(ALICE.replace(b'"nm"', b'"nm"\r\nContent-Type: text/plain; charset=x-unknown'), MP),
-        200,
-        sets="alice",
-    ),
-    Case("multipart, LF line ends", post_form(ALICE.replace(b"\r\n", b"\n"), MP), 200, sets="alice"),
-    Case(
-        "multipart, a part header over the cap",
-        post_form(ALICE.replace(b'"nm"', b'"nm"\r\nX: ' + b"a" * 20000), MP),
-        413,
-    ),
-    Case("body over the cap, Content-Length", post_form(TOO_BIG), 413),
-    Case(
-        "body over the cap, chunked",
-        post_form(chunked(TOO_BIG), headers=[b"Transfer-Encoding: chunked"]),
-        413,
-    ),
-    Case(
-        "body over the cap, chunked, a valid name first",
-        post_form(chunked(b"nm=alice&x=" + TOO_BIG), headers=[b"Transfer-Encoding: chunked"]),
-        413,
-    ),
     Case("chunked, bad chunk size", post_chunked(b"8\r\nnm=alice\r\nzz\r\nabc\r\n0\r\n\r\n"), 400),
     Case("chunked, chunk without its CRLF", post_chunked(b"8\r\nnm=aliceXX0\r\n\r\n"), 400),
     Case("chunked, cut off before the last chunk", post_chunked(b"8\r\nnm=alice\r\n"), 400),
@@ -226,7 +145,6 @@ FORMS = [
         200,
         sets="alice",
     ),
-    Case("body 1 byte over the cap", post_form(b"nm=" + b"a" * (MAX_BODY_SIZE - 2)), 413),
     Case(
         "chunked",
         post_form(chunked(b"nm=alice", 3), headers=[b"Transfer-Encoding: chunked"]),
@@ -238,22 +156,13 @@ FORMS = [
     # The client half-closes after 8 of the 20 bytes it announced: gunicorn hands the app what
     # came before the end of the stream, and the app refuses a body cut short.
     Case("Content-Length longer", lying_length(b"20"), 400),
-    Case("Content-Length 100, 5 bytes sent", lying_length(b"100", b"nm=al"), 400),
     Case("multipart at the cap, Content-Length", post_form(MULTIPART_AT_THE_CAP, MP), 200, sets="alice"),
     Case("multipart at the cap, chunked", post_chunked(chunked(MULTIPART_AT_THE_CAP), MP), 200, sets="alice"),
-    Case("multipart 1 byte over the cap, Content-Length", post_form(MULTIPART_OVER_THE_CAP, MP), 413),
     Case("multipart 1 byte over the cap, chunked", post_chunked(chunked(MULTIPART_OVER_THE_CAP), MP), 413),
     Case(
         "body 1 byte over the cap, chunked",
         post_chunked(chunked(OVER_THE_CAP)),
         413,
-    ),
-    Case("media type in capitals", post_form(b"nm=alice", FORM.upper()), 200, sets="alice"),
-    Case(
-        "multipart in mixed case",
-        post_form(ALICE, b"Multipart/Form-Data; Boundary=corpus"),
-        200,
-        sets="alice",
     ),
     Case("Content-Length negative", lying_length(b"-8"), 400, by="gunicorn"),
     Case("Content-Length not a number", lying_length(b"8a"), 400, by="gunicorn"),
@@ -267,88 +176,10 @@ FORMS = [
 ]
 
 COOKIES = [
-    Case("none", request(b"GET", b"/getcookie"), 200),
-    Case("valid", get_cookie(b"userID=" + sign("alice")), 200, welcome="alice"),
-    Case("valid, quoted", get_cookie(b'userID="' + sign("alice") + b'"'), 200, welcome="alice"),
-    Case("valid, old key", get_cookie(b"userID=" + sign("alice", OLD_KEY)), 200, welcome="alice"),
-    Case(
-        "valid, markup",
-        get_cookie(b"userID=" + sign("<script>x</script>")),
-        200,
-        welcome="<script>x</script>",
-    ),
-    Case("valid, among others", get_cookie(b"a=1; userID=" + sign("alice") + b"; b=2"), 200, welcome="alice"),
-    Case(
-        "valid, encoded name",
-        get_cookie(b"userID=" + sign('Jos\u00e9 "x,y=z" a\\b')),
-        200,
-        welcome='Jos\u00e9 "x,y=z" a\\b',
-    ),
-    # Two userID cookies (another path, a parent domain): no user, whichever would verify.
-    Case(
-        "same name twice",
-        get_cookie(b"userID=" + sign("alice") + b"; userID=" + sign("bob")),
-        200,
-        clears=True,
-    ),
-    Case("padded signature", get_cookie(b"userID=" + sign("alice") + b"="), 200, clears=True),
-    Case(
-        "old cookie, name with %",
-        get_cookie(b"userID=" + sign_payload("100%", KEY).encode()),
-        200,
-        clears=True,
-    ),
-    Case("forged signature", get_cookie(b"userID=alice." + b"A" * 43), 200, clears=True),
-    Case(
-        "signature of another name",
-        get_cookie(b"userID=bob." + sign("alice").split(b".")[1]),
-        200,
-        clears=True,
-    ),
-    Case("truncated signature", get_cookie(b"userID=" + sign("alice")[:-1]), 200, clears=True),
-    Case("no signature", get_cookie(b"userID=alice"), 200, clears=True),
-    Case("wrong key", get_cookie(b"userID=" + sign("alice", "another-key")), 200, clears=True),
-    Case("unsalted", get_cookie(b"userID=" + TimestampSigner(KEY).sign(b"alice")), 200, clears=True),
-    # Issued before cookies carried their time: the users of an upgraded app log in again once.
-    Case("without a time", get_cookie(b"userID=" + UNTIMED.sign(b"alice")), 200, clears=True),
-    # The server's own lifetime (31 days without COOKIE_MAX_AGE), and other instances' clocks.
+    # The served app's own lifetime (31 days without COOKIE_MAX_AGE), on the system's clock.
     # Signed when the case is sent (a second before the server reads it): the margins are seconds.
     Case("31 days old", signed_ago(DEFAULT_LIFETIME - 60), 200, welcome="alice"),
     Case("too old", signed_ago(DEFAULT_LIFETIME + 1), 200, clears=True),
-    Case("from 30 s ahead", signed_ago(-30), 200, welcome="alice"),
-    Case("from 2 minutes ahead", signed_ago(-120), 200, clears=True),
-    # A pair without "=" is a value without a name (RFC 6265bis, 5.6): not the user cookie.
-    Case("no =", get_cookie(b"userID"), 200),
-    Case("empty value", get_cookie(b"userID="), 200, clears=True),
-    Case("empty name", get_cookie(b"=" + sign("alice")), 200),
-    Case("only separators", get_cookie(b";;; ;"), 200),
-    # Not a cookie at all: userID is not in the header, so there is nothing to clear.
-    Case("unterminated quote", get_cookie(b'userID="' + sign("alice")), 200),
-    Case("unterminated quote after an escape", get_cookie(b'userID="al\\ice\\"'), 200),
-    Case("escapes", get_cookie(b'userID="al\\"ice\\\\"'), 200, clears=True),
-    Case("octal escapes", get_cookie(b'userID="\\141lice"'), 200, clears=True),
-    Case("valid, escaped", get_cookie(b'userID="\\141' + sign("alice")[1:] + b'"'), 200, welcome="alice"),
-    Case("non-UTF-8 value", get_cookie(b"userID=\xff\xfe"), 200, clears=True),
-    # Other cookies of the host, whatever their bytes, leave the user cookie alone.
-    Case("non-UTF-8 in another cookie", get_cookie(b"a=\xff; userID=" + sign("alice")), 200, welcome="alice"),
-    Case(
-        "latin-1 in another cookie",
-        get_cookie(b"pref=caf\xe9; userID=" + sign("alice")),
-        200,
-        welcome="alice",
-    ),
-    Case("empty pairs", get_cookie(b";;; userID=" + sign("alice") + b";;;"), 200, welcome="alice"),
-    Case("a name without a value", get_cookie(b"flag; userID=" + sign("alice")), 200, welcome="alice"),
-    Case("= without a name", get_cookie(b"=x; =; userID=" + sign("alice")), 200, welcome="alice"),
-    Case("non-UTF-8 in the user cookie", get_cookie(b"userID=\xff" + sign("alice")), 200, clears=True),
-    Case("UTF-8 value", get_cookie("userID=\u00e9t\u00e9".encode()), 200, clears=True),
-    Case("300 cookies", get_cookie(b"; ".join(b"c%d=v" % n for n in range(300))), 200),
-    Case(
-        "300 cookies, then userID",
-        get_cookie(b"c=v; " * 300 + b"userID=" + sign("alice")),
-        200,
-        welcome="alice",
-    ),
     Case(
         "near the header limit",
         get_cookie(b"a=" + b"b" * 8100 + b"; userID=" + sign("alice")),
@@ -356,35 +187,19 @@ COOKIES = [
         welcome="alice",
     ),
     Case("over the header limit", get_cookie(b"a=" + b"b" * 8200), 431, by="gunicorn"),
-    Case(
-        # Gunicorn joins the two with a comma: "a=1,userID=..." is one cookie, a, and no userID.
-        "Cookie header twice",
-        request(b"GET", b"/getcookie", [b"Cookie: a=1", b"Cookie: userID=" + sign("alice")]),
-        200,
-    ),
 ]
 
 LINES = [
-    Case("GET /", request(), 200),
     Case("HEAD /", request(b"HEAD"), 200),
     Case("OPTIONS /setcookie", request(b"OPTIONS", b"/setcookie"), 204),
-    Case("unknown method", request(b"FOO"), 405),
-    Case("unknown method on a form", request(b"PROPFIND", b"/setcookie"), 405),
-    Case("DELETE", request(b"DELETE", b"/getcookie"), 405),
-    Case("TRACE", request(b"TRACE"), 405),
     Case("lowercase method", request(b"get"), 400, by="gunicorn"),
     Case("lowercase post", request(b"post", b"/setcookie"), 400, by="gunicorn"),
     Case("method with a NUL", request(b"GE\0T"), 400, by="gunicorn"),
     Case("URL at the line limit", request(b"GET", b"/" + b"a" * 4070), 404),
     Case("URL over the line limit", request(b"GET", b"/" + b"a" * 5000), 414, by="gunicorn"),
-    Case("long query", request(b"GET", b"/?" + b"a" * 4000), 200),
-    Case("//x", request(b"GET", b"//x"), 404),
-    Case("/x/", request(b"GET", b"/x/"), 404),
-    Case("/getcookie/", request(b"GET", b"/getcookie/"), 404),
     Case("//getcookie", request(b"GET", b"//getcookie"), 404),
     Case("/%2e%2e/", request(b"GET", b"/%2e%2e/"), 404),
     Case("/../getcookie", request(b"GET", b"/../getcookie"), 404),
-    Case("/%00", request(b"GET", b"/%00"), 404),
     Case("/getcookie%00", request(b"GET", b"/getcookie%00"), 404),
     Case("/%ff", request(b"GET", b"/%ff"), 404),
     Case("/%2fgetcookie", request(b"GET", b"/%2fgetcookie"), 404),
@@ -420,62 +235,14 @@ LINES = [
 ]
 
 
-def cross(*headers: bytes, path: bytes = b"/setcookie") -> bytes:
-    """A valid form, with the given cross-site headers."""
-    return request(b"POST", path, [b"Content-Type: " + FORM, *headers], b"nm=alice")
-
-
-CROSS_SITE = [
-    Case("no Origin, no Sec-Fetch-Site", cross(), 200, sets="alice"),
-    Case("same-origin", cross(b"Sec-Fetch-Site: same-origin"), 200, sets="alice"),
-    Case("none (typed URL)", cross(b"Sec-Fetch-Site: none"), 200, sets="alice"),
-    Case("same-site", cross(b"Sec-Fetch-Site: same-site"), 403),
-    Case("cross-site", cross(b"Sec-Fetch-Site: cross-site"), 403),
-    Case("unknown value", cross(b"Sec-Fetch-Site: maybe"), 403),
-    Case("uppercase value", cross(b"Sec-Fetch-Site: Same-Origin"), 403),
-    Case(
-        "same-origin, but a foreign Origin",
-        cross(b"Sec-Fetch-Site: same-origin", b"Origin: http://evil.example"),
-        200,
-        sets="alice",
-    ),
-    Case("cross-site, but our Origin", cross(b"Sec-Fetch-Site: cross-site", b"Origin: http://" + HOST), 403),
-    Case("Origin: ours", cross(b"Origin: http://" + HOST), 200, sets="alice"),
-    Case("Origin: ours, uppercase", cross(b"Origin: HTTP://" + HOST.upper()), 200, sets="alice"),
-    Case("Origin: null", cross(b"Origin: null"), 403),
-    Case("Origin: another host", cross(b"Origin: http://evil.example"), 403),
-    Case("Origin: our host, another port", cross(b"Origin: http://127.0.0.1:1"), 403),
-    Case("Origin: our host, no port", cross(b"Origin: http://127.0.0.1"), 403),
-    Case("Origin: our host, https", cross(b"Origin: https://" + HOST), 403),
-    Case("Origin: a subdomain of ours", cross(b"Origin: http://evil." + HOST), 403),
-    Case("Origin: ours as a prefix", cross(b"Origin: http://" + HOST + b".evil.example"), 403),
-    Case("Origin: userinfo, ours", cross(b"Origin: http://evil.example@" + HOST), 403),
-    Case("Origin: userinfo, theirs", cross(b"Origin: http://" + HOST + b"@evil.example"), 403),
-    Case("Origin: ours with a path", cross(b"Origin: http://" + HOST + b"/"), 403),
-    Case("Origin: empty", cross(b"Origin: "), 200, sets="alice"),
-    # Host is what the browser connected to, which an attacker's page cannot choose.
-    Case(
-        "Host and Origin both another site",
-        cross(b"Origin: http://evil.example").replace(b"Host: " + HOST, b"Host: evil.example"),
-        200,
-        sets="alice",
-    ),
-    Case("logout, cross-site", cross(b"Sec-Fetch-Site: cross-site", path=b"/deletecookie"), 403),
-    Case("logout, Origin: null", cross(b"Origin: null", path=b"/deletecookie"), 403),
-    Case(
-        "logout, same-origin", cross(b"Sec-Fetch-Site: same-origin", path=b"/deletecookie"), 303, clears=True
-    ),
-]
-
-FAMILIES = {"forms": FORMS, "cookies": COOKIES, "lines": LINES, "cross-site": CROSS_SITE}
+FAMILIES = {"forms": FORMS, "cookies": COOKIES, "lines": LINES}
 
 
 @pytest.fixture(scope="module")
 def server():
-    """The real gunicorn with the repository's config, signing with KEY and still accepting OLD_KEY."""
+    """The real gunicorn with the repository's config, signing with KEY."""
     port = free_port()
-    env = {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": OLD_KEY}
-    with serve(gunicorn_command(port), port, env=env) as server:
+    with serve(gunicorn_command(port), port, env={"SECRET_KEY": KEY}) as server:
         yield server, wait_for_workers(server, gunicorn_settings().workers)
 
 
@@ -491,7 +258,7 @@ def check_healthy(server, workers: set[int], since: int) -> None:
 def check_case(server, case: Case) -> None:
     host = f"127.0.0.1:{server.port}".encode()
     raw = case.request() if callable(case.request) else case.request
-    raw = raw.replace(HOST, host).replace(HOST.upper(), host.upper())
+    raw = raw.replace(HOST, host)
     response = parse_response(send_raw(server.port, raw))
     assert response.status == case.status
     app_page = response.header("X-Content-Type-Options") == "nosniff"

@@ -861,28 +861,6 @@ def test_systemd_analyze_rates_the_sandbox_ok(systemd_analyze, unit_folder):
     assert float(exposure.group(1)) <= 2.0, run.stdout
 
 
-def test_the_unit_runs_gunicorn_sandboxed_with_the_keys_as_a_credential():
-    settings = unit_settings()
-    command = shlex.split(settings["ExecStart"][0])
-    assert command[0] == UNIT_GUNICORN
-    assert command[-1] == "wsgiapp:application"
-    # The repository's config, and the instance's port over the config's bind address.
-    assert " -c /opt/wsgiapp/gunicorn.conf.py " in f" {settings['ExecStart'][0]} "
-    assert " -b 127.0.0.1:%i " in f" {settings['ExecStart'][0]} "
-    # A reload checks the config and the app first, with the same -c and app as ExecStart.
-    check = f"{UNIT_GUNICORN} --check-config -c /opt/wsgiapp/gunicorn.conf.py wsgiapp:application"
-    assert settings["ExecReload"] == [check, "/bin/kill -HUP $MAINPID"]
-    assert settings["Restart"] == ["on-failure"]
-    assert settings["DynamicUser"] == ["yes"]
-    for key, value in {"ProtectSystem": "strict", "NoNewPrivileges": "yes", "PrivateTmp": "yes"}.items():
-        assert settings[key] == [value], key
-    # The keys: a credential, and only its path in the environment.
-    assert settings["LoadCredential"] == ["secret_keys:/etc/wsgiapp/secret_keys"]
-    assert settings["Environment"] == ["SECRET_KEY_FILE=%d/secret_keys"]
-    assert "EnvironmentFile" not in settings
-    assert "SetCredential" not in settings
-
-
 def as_systemd_runs(line: str, root: Path, port: int, pid: int = 0) -> list[str]:
     """A command line of the unit as systemd runs it: root for /opt/wsgiapp, port for %i, pid for
     $MAINPID, and this Python's gunicorn for the virtual environment's."""
@@ -903,9 +881,10 @@ def unit_env(credentials: Path) -> dict[str, str | None]:
 
 
 def credential(folder: Path, *keys: str) -> Path:
-    """The keys file as systemd copies it into the credentials directory: readable by its user only."""
+    """The keys file as systemd copies it into the credentials directory, named as LoadCredential names
+    it (so SECRET_KEY_FILE must name it too): readable by its user only."""
     folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / "secret_keys"
+    path = folder / unit_settings()["LoadCredential"][0].partition(":")[0]
     if path.exists():
         path.chmod(0o600)
     path.write_text("".join(f"{key}\n" for key in keys))

@@ -53,6 +53,8 @@ post = partial(call, "POST", "/setcookie", content_type=URLENCODED)
         ("application/x-url-encoded", b"nm=alice"),
         (None, b"nm=alice"),
         (None, b""),
+        ("", b"nm=alice"),
+        ("; charset=utf-8", b"nm=alice"),
     ],
 )
 def test_a_body_that_is_not_a_form_is_415(content_type, data):
@@ -74,6 +76,34 @@ def test_media_types_are_case_insensitive(content_type, body):
 
 def test_a_hand_written_multipart_body_works():
     assert post(MULTIPART_OK, content_type=MULTIPART_B).exact == ALICE
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "expected"),
+    [
+        # A field without "=" has an empty value.
+        (URLENCODED, b"nm", form_again("The user ID must not be blank.")),
+        # A bad escape is kept as it is, as browsers do: "%zz" is a fine name.
+        (URLENCODED, b"nm=%zz", login_answer("%zz")),
+        (URLENCODED, b"nm=a%2", login_answer("a%2")),
+        # A file is not a field: no name was sent.
+        (
+            MULTIPART_B,
+            MULTIPART_OK.replace(b'"nm"', b'"nm"; filename="a"'),
+            form_again("Please enter a user ID."),
+        ),
+        # Werkzeug decodes a part whose charset it does not know as UTF-8, and takes bare LFs for CRLFs.
+        (
+            MULTIPART_B,
+            MULTIPART_OK.replace(b'"nm"', b'"nm"\r\nContent-Type: text/plain; charset=x-unknown'),
+            ALICE,
+        ),
+        (MULTIPART_B, MULTIPART_OK.replace(b"\r\n", b"\n"), ALICE),
+    ],
+    ids=["no-equals", "bad-escape", "cut-escape", "a-file", "unknown-charset", "lf-line-ends"],
+)
+def test_a_body_is_read_as_werkzeug_parses_it(content_type, body, expected):
+    assert post(body, content_type=content_type).exact == expected
 
 
 # Bodies that are not a form
@@ -98,6 +128,7 @@ def test_a_hand_written_multipart_body_works():
             b"--b\r\nContent-Disposition: form-data; name=nm\r\nContent-Type: text/plain; charset=iso-8859-1"
             b"\r\n\r\nJos\xe9\r\n--b--\r\n",
         ),
+        (MULTIPART_B, multipart([("\xff", b"alice")])),
     ],
     ids=[
         "no-boundary",
@@ -110,6 +141,7 @@ def test_a_hand_written_multipart_body_works():
         "escaped-surrogate",
         "multipart-not-utf8",
         "multipart-latin-1",
+        "multipart-name-not-utf8",
     ],
 )
 def test_a_broken_form_is_400(content_type, data):

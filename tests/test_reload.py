@@ -150,40 +150,13 @@ def test_a_replaced_worker_signs_with_the_masters_keys(tmp_path, edit, how):
         assert app_lines(app.output()) == [("INFO", keys_line(KEY))]
 
 
-# Bad settings at a reload: what is written before kill -HUP, and the one line the master logs.
+# Bad settings at a reload: what is written before kill -HUP, and the one line the master logs. Two
+# kinds, the key file and a variable: what a reload adds to the refusal is that the running instance
+# keeps serving and says why. Every message is checked in process (tests/test_settings.py).
 BAD_RELOADS = {
-    "empty": (lambda keys: keys.write_text(""), "SECRET_KEY_FILE {keys} holds no key"),
-    "blank": (lambda keys: keys.write_text("\n\n"), "SECRET_KEY_FILE {keys} holds no key"),
     "missing": (
         lambda keys: keys.unlink(),
         "SECRET_KEY_FILE {keys} cannot be read: No such file or directory",
-    ),
-    "a folder": (
-        lambda keys: (keys.unlink(), keys.mkdir()),
-        "SECRET_KEY_FILE {keys} is not a regular file (a folder, a FIFO, a device...)",
-    ),
-    # Neither can hang the master: the FIFO is opened without waiting for a writer, the large file
-    # read no further than 64 KiB and one byte.
-    "a FIFO": (
-        lambda keys: (keys.unlink(), os.mkfifo(keys, 0o600)),
-        "SECRET_KEY_FILE {keys} is not a regular file (a folder, a FIFO, a device...)",
-    ),
-    "too large": (
-        lambda keys: key_file(keys, *[NEW_KEY] * 3000),
-        "SECRET_KEY_FILE {keys} is larger than 64 KiB: it holds no keys",
-    ),
-    "another user's": (
-        lambda keys: os.chown(keys, 65534, 65534),
-        "SECRET_KEY_FILE {keys} belongs to user 65534, who could choose the key: make it root's or user 0's,"
-        " who runs the app (chown)",
-    ),
-    "malformed": (
-        lambda keys: key_file(keys, NEW_KEY + " ", KEY),
-        "line 1 of SECRET_KEY_FILE {keys} has whitespace at its start or end",
-    ),
-    "writable by others": (
-        lambda keys: (key_file(keys, NEW_KEY, KEY), keys.chmod(0o666)),
-        "SECRET_KEY_FILE {keys} can be written by others than its owner: chmod go-w it",
     ),
     "a bad variable": (
         lambda keys: (keys.parent / "env").write_text("COOKIE_MAX_AGE=soon\n"),
@@ -211,8 +184,6 @@ def wrapping_config(folder: Path) -> Path:
 def test_a_reload_with_bad_settings_changes_nothing_and_says_why(tmp_path, case):
     """As nginx -s reload: the master stays up and logs one line, the workers it starts keep the
     running keys, and a later good reload takes the new ones."""
-    if case == "another user's" and os.geteuid() != 0:
-        pytest.skip("giving a file to another user takes root (CI runs as root)")
     keys = key_file(tmp_path / "keys", KEY)
     port = free_port()
     spoil, message = BAD_RELOADS[case]
@@ -233,12 +204,6 @@ def test_a_reload_with_bad_settings_changes_nothing_and_says_why(tmp_path, case)
         assert "Max-Age=3600" in fetch(app.url + "/setcookie", **form("bob")).cookie_header().split("; ")
 
         # Put right, the next reload takes the new keys.
-        if keys.is_dir():
-            keys.rmdir()
-        elif keys.exists() and not keys.is_file():
-            keys.unlink()
-        elif keys.exists():
-            os.chown(keys, 0, 0)
         key_file(keys, NEW_KEY, KEY)
         (tmp_path / "env").write_text("COOKIE_MAX_AGE=3600\n")
         reload(app)
