@@ -3,12 +3,7 @@ server refuses it past its lifetime whatever the browser kept, accepts another i
 a minute ahead, and spells the time one way only. Other cookies of the host, whatever their bytes,
 never log the user out."""
 
-import base64
-import hashlib
-import string
-
 import pytest
-from itsdangerous import Signer
 
 from tests.helpers.answer import attributes
 from tests.helpers.inprocess import call
@@ -18,9 +13,11 @@ from tests.helpers.oracle import CLOCK_SKEW
 from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import DEFAULT_LIFETIME
 from tests.helpers.oracle import NOW
-from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import URLENCODED
+from tests.helpers.oracle import base64url
+from tests.helpers.oracle import respelled
 from tests.helpers.oracle import sign
+from tests.helpers.oracle import untimed_signer
 from tests.helpers.oracle import welcome
 
 # A time on the test apps' clocks: 2027-01-15, when the time still takes 4 bytes.
@@ -55,9 +52,7 @@ def test_the_cookie_carries_the_time_it_was_issued(max_age):
     sent = attributes(answer.cookie_header())
     assert {attribute for attribute in sent if not attribute.startswith("Expires=")} == expected
     # The time field: T in 4 big-endian bytes, base64url without padding.
-    assert answer.cookie_pair().split(".")[1] == base64.urlsafe_b64encode(
-        T.to_bytes(4, "big")
-    ).decode().rstrip("=")
+    assert answer.cookie_pair().split(".")[1] == base64url(T.to_bytes(4, "big"))
 
 
 @pytest.mark.parametrize(
@@ -92,22 +87,13 @@ def test_a_cookie_from_a_clock_up_to_a_minute_ahead_is_accepted():
         assert is_cleared(answer), ahead
 
 
-def stamp_of(seconds: int, width: int = 4) -> str:
-    return base64.urlsafe_b64encode(seconds.to_bytes(width, "big")).decode().rstrip("=")
-
-
-def low_bits(stamp: str) -> str:
-    """The same 4 bytes with another of the 4 bits that decoding drops from the last character."""
-    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
-    other = stamp[:-1] + alphabet[alphabet.index(stamp[-1]) ^ 1]
-    assert base64.urlsafe_b64decode(other + "==") == base64.urlsafe_b64decode(stamp + "==")
-    return other
+def stamp_of(seconds: int) -> str:
+    return base64url(seconds.to_bytes(4, "big"))
 
 
 def signed_with_stamp(name: str, stamp: str) -> str:
     """name.stamp and a valid signature over them: what the app would issue, but for the stamp's spelling."""
-    signer = Signer(TEST_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method=hashlib.sha256)
-    return signer.sign(f"{name}.{stamp}").decode()
+    return untimed_signer().sign(f"{name}.{stamp}").decode()
 
 
 # A time whose spelling holds a "-" or "_", which the standard base64 alphabet spells "+" or "/".
@@ -117,12 +103,10 @@ URLSAFE_T = next(seconds for seconds in range(T, T + 100_000) if {"-", "_"} & se
 @pytest.mark.parametrize(
     ("seconds", "stamp"),
     [
-        pytest.param(T, stamp_of(T, 5), id="leading-zero-byte"),
-        pytest.param(T, stamp_of(T) + "==", id="padding"),
-        pytest.param(T, low_bits(stamp_of(T)), id="low-bits"),
-        pytest.param(
-            URLSAFE_T, base64.b64encode(URLSAFE_T.to_bytes(4, "big")).decode(), id="standard-alphabet"
-        ),
+        pytest.param(T, respelled(stamp_of(T), "zero byte"), id="leading-zero-byte"),
+        pytest.param(T, respelled(stamp_of(T), "padding"), id="padding"),
+        pytest.param(T, respelled(stamp_of(T), "low bits"), id="low-bits"),
+        pytest.param(URLSAFE_T, respelled(stamp_of(URLSAFE_T), "alphabet"), id="standard-alphabet"),
         pytest.param(T, "", id="empty"),
         pytest.param(T, str(T), id="decimal"),
     ],
@@ -137,8 +121,7 @@ def test_the_time_has_one_spelling(seconds, stamp):
 
 def test_a_cookie_issued_before_cookies_carried_their_time_is_cleared():
     """What an upgrade does: the users log in again, once (README)."""
-    untimed = Signer(TEST_KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method=hashlib.sha256)
-    answer = read_back(b"userID=" + untimed.sign("alice"), NOW)
+    answer = read_back(b"userID=" + untimed_signer().sign("alice"), NOW)
     assert not is_welcome(answer)
     assert is_cleared(answer)
 
