@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import pytest
-from itsdangerous import Signer
 from itsdangerous import TimestampSigner
 
 from tests.helpers.answer import attributes
@@ -28,10 +27,13 @@ from tests.helpers.oracle import DEFAULT_LIFETIME
 from tests.helpers.oracle import MAX_BODY_SIZE
 from tests.helpers.oracle import MULTIPART
 from tests.helpers.oracle import NOW
+from tests.helpers.oracle import OLD_KEY
+from tests.helpers.oracle import TEST_KEY as KEY
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign as sign_text
 from tests.helpers.oracle import sign_payload
+from tests.helpers.oracle import untimed_signer
 from tests.helpers.servers import children
 from tests.helpers.servers import free_port
 from tests.helpers.servers import gunicorn_command
@@ -42,8 +44,6 @@ from tests.helpers.servers import wait_for_workers
 # Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
-KEY = "corpus-key"
-OLD_KEY = "corpus-old-key"
 FORM = URLENCODED.encode()
 # Stands for the server's own host:port, filled in when a case is sent.
 HOST = b"{host}"
@@ -86,7 +86,7 @@ def sign(name: str, key: str = KEY, at: int = NOW) -> bytes:
 
 
 # How cookies were signed before they carried the time they were issued.
-UNTIMED = Signer(KEY, salt="wsgiapp.userID", key_derivation="hmac", digest_method="sha256")
+UNTIMED = untimed_signer(KEY)
 
 
 def get_cookie(cookie: bytes) -> bytes:

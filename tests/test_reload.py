@@ -16,8 +16,12 @@ import pytest
 
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
+from tests.helpers.keys import key_file
+from tests.helpers.oracle import NEW_KEY
 from tests.helpers.oracle import NOT_FOUND
+from tests.helpers.oracle import OLD_KEY
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import TEST_KEY as KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import signed
@@ -37,18 +41,8 @@ from tests.helpers.servers import wait_for_workers
 # Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
-KEY = "k" * 32
-OLD_KEY = "o" * 32
-NEW_KEY = "n" * 32
 WORKERS = 2
 REFUSED = "wsgiapp: reload refused, serving as before: "
-
-
-def key_file(path: Path, *keys: str) -> Path:
-    """Write the keys, one a line, into a file only its owner reads, as an operator would."""
-    path.write_text("".join(f"{key}\n" for key in keys))
-    path.chmod(0o600)
-    return path
 
 
 @contextlib.contextmanager

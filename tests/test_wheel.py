@@ -11,6 +11,7 @@ import pytest
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
@@ -19,8 +20,6 @@ from tests.helpers.servers import serve
 
 # Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
-
-KEY = "wheel-test-key-of-32-characters!"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def test_the_wheel_holds_the_module_and_the_templates(installed):
         capture_output=True,
         text=True,
         check=True,
-        env={"SECRET_KEY": KEY},
+        env={"SECRET_KEY": TEST_KEY},
         cwd=installed.parent,
     ).stdout.split()
     site_packages = (
@@ -67,13 +66,13 @@ def test_the_installed_wheel_serves_the_pages_from_any_folder(installed, tmp_pat
         "--no-control-socket",
         "wsgiapp:application",
     ]
-    with serve(command, port, env={"SECRET_KEY": KEY}, cwd=tmp_path) as app:
+    with serve(command, port, env={"SECRET_KEY": TEST_KEY}, cwd=tmp_path) as app:
         index = fetch(app.url + "/")
         assert index.status == 200
         assert '<form action="/setcookie" method="POST">' in index.text
         login = fetch(app.url + "/setcookie", **form("José"))
         assert login.status == 200
-        assert login.cookie_pair() == signed("José", KEY, at=issued_at(login.cookie_pair()))
+        assert login.cookie_pair() == signed("José", TEST_KEY, at=issued_at(login.cookie_pair()))
         greeting = fetch(app.url + "/getcookie", headers={"Cookie": login.cookie_pair()})
         assert welcome("José") in greeting.text
 
@@ -85,7 +84,7 @@ def test_without_its_templates_the_module_says_so_at_import(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path), "SECRET_KEY": KEY},
+        env={"PYTHONPATH": str(tmp_path), "SECRET_KEY": TEST_KEY},
     )
     assert run.returncode == 1
     assert run.stderr.splitlines()[-1] == (

@@ -53,9 +53,9 @@ class BufferedClient(Client):
 
 
 def make_test_app(*keys: str, max_age: int | None = None, now: float = NOW) -> wsgiapp.App:
-    """The app as make_app builds it for a server, with these keys (TEST_KEY if none), on a clock
+    """The app as a server's import builds it, with these keys (TEST_KEY if none), on a clock
     stopped at now."""
-    return wsgiapp.make_app(wsgiapp.Settings(keys or (TEST_KEY,), max_age), clock=lambda: now)
+    return wsgiapp.App(wsgiapp.Settings(keys or (TEST_KEY,), max_age), clock=lambda: now)
 
 
 # For tests that call the app directly: signs with TEST_KEY, session cookies.
