@@ -17,8 +17,8 @@ from tests.helpers.answer import attributes
 from tests.helpers.inprocess import BufferedClient
 from tests.helpers.inprocess import assert_page
 from tests.helpers.inprocess import call
-from tests.helpers.inprocess import login
 from tests.helpers.inprocess import make_test_app
+from tests.helpers.inprocess import submit_name
 from tests.helpers.oracle import CLEAR_COOKIE
 from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import CLEARED_ANSWER
@@ -47,7 +47,7 @@ from tests.helpers.oracle import welcome_answer
 
 
 def test_setcookie_sets_a_signed_cookie_and_links_to_getcookie(client):
-    response = login(client, "alice")
+    response = submit_name(client, "alice")
     body = assert_page(response, HTTPStatus.OK, private=True)
     assert '<a href="/getcookie">' in body
     assert attributes(response.headers["Set-Cookie"]) == {f"userID={sign('alice')}", *COOKIE_ATTRIBUTES}
@@ -61,7 +61,7 @@ def test_setcookie_accepts_multipart(client):
 
 
 def test_setcookie_over_https_is_a_secure_host_cookie(client):
-    response = login(client, "alice", base_url="https://localhost")
+    response = submit_name(client, "alice", base_url="https://localhost")
     # The __Host- prefix requires Secure, Path=/ and no Domain.
     assert attributes(response.headers["Set-Cookie"]) == {
         f"__Host-userID={sign('alice')}",
@@ -88,7 +88,7 @@ def test_http_reads_only_the_plain_user_cookie(raw_client):
 
 def test_cookie_max_age_makes_it_persistent():
     client = BufferedClient(validator(make_test_app(max_age=3600)))
-    response = login(client, "alice")
+    response = submit_name(client, "alice")
     parts = attributes(response.headers["Set-Cookie"])
     expires = {part for part in parts if part.startswith("Expires=")}
     assert parts - expires == {f"userID={sign('alice')}", "Max-Age=3600", *COOKIE_ATTRIBUTES}
@@ -120,7 +120,7 @@ NAMES = [
 
 @pytest.mark.parametrize("name", NAMES)
 def test_any_name_round_trips_exactly(client, name):
-    response = login(client, name)
+    response = submit_name(client, name)
     assert response.status_code == 200
     value = response.headers["Set-Cookie"].split("; ")[0].removeprefix("userID=")
     assert value == sign(name)
@@ -147,7 +147,7 @@ def test_any_name_round_trips_exactly(client, name):
     ],
 )
 def test_the_name_is_percent_encoded_in_the_cookie(client, name, value):
-    response = login(client, name)
+    response = submit_name(client, name)
     assert response.headers["Set-Cookie"].split("; ")[0] == f"userID={sign_payload(value)}"
 
 
@@ -351,7 +351,7 @@ def test_deletecookie_clears_the_cookie_and_redirects(client):
     headers = page_headers(REDIRECT, ("Location", "/"), CLEAR_COOKIE, *PRIVATE)
     assert answer.exact == ("303 See Other", headers, REDIRECT)
     # A browser drops the cookie, and is nobody.
-    login(client, "alice")
+    submit_name(client, "alice")
     assert client.post("/deletecookie").status_code == 303
     assert client.get_cookie("userID") is None
     assert "<h1>No user is set</h1>" in client.get("/getcookie").get_data(as_text=True)
@@ -359,7 +359,7 @@ def test_deletecookie_clears_the_cookie_and_redirects(client):
 
 def test_deletecookie_over_https_clears_the_host_cookie(client):
     https = {"base_url": "https://localhost"}
-    login(client, "alice", **https)
+    submit_name(client, "alice", **https)
     assert client.get_cookie("__Host-userID") is not None
     response = client.post("/deletecookie", **https)
     assert response.status_code == 303
@@ -369,7 +369,7 @@ def test_deletecookie_over_https_clears_the_host_cookie(client):
 
 
 def test_welcome_page_has_a_logout_button(client):
-    login(client, "alice")
+    submit_name(client, "alice")
     body = client.get("/getcookie").get_data(as_text=True)
     assert '<form action="/deletecookie" method="POST">' in body
     assert '<button type="submit">Log out</button>' in body

@@ -25,7 +25,7 @@ from werkzeug.sansio.http import parse_cookie
 
 from tests.helpers.answer import Answer
 from tests.helpers.answer import attributes
-from tests.helpers.forms import form
+from tests.helpers.forms import form_body
 from tests.helpers.forms import form_of_size
 from tests.helpers.inprocess import BodyStream
 from tests.helpers.inprocess import call
@@ -537,7 +537,7 @@ def test_any_request(method, path, body, content_type, cookie, origin, fetch_sit
 )
 def test_post_setcookie(pairs, encoding, boundary, origin, fetch_site, scheme, lie):
     origin = fill_origin(origin, scheme)
-    body, content_type = form(pairs, encoding, boundary)
+    body, content_type = form_body(pairs, encoding, boundary)
     content_length = {
         None: str(len(body)),
         "": None,
@@ -626,7 +626,7 @@ def test_broken_body(size, error):
 
 @given(name=names, encoding=st.sampled_from(["urlencoded", "multipart"]))
 def test_name_rule(name, encoding):
-    body, content_type = form([("nm", name)], encoding)
+    body, content_type = form_body([("nm", name)], encoding)
     answer = call("POST", "/setcookie", body, content_type=content_type)
     check_answer(answer, "POST")
     value = set_cookie_value(answer, "http")
@@ -665,7 +665,7 @@ def test_cookie_header(cookie, method, scheme):
 
 @given(name=valid_names, encoding=st.sampled_from(["urlencoded", "multipart"]), scheme=schemes)
 def test_valid_name_round_trip(name, encoding, scheme):
-    body, content_type = form([("nm", name)], encoding)
+    body, content_type = form_body([("nm", name)], encoding)
     posted = call("POST", "/setcookie", body, content_type=content_type, scheme=scheme)
     check_answer(posted, "POST")
     assert posted.status == 200

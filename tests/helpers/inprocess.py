@@ -128,7 +128,7 @@ class BodyStream(io.BytesIO):
 # Through Werkzeug's test client (the client fixtures): its response, and a browser's cookie jar.
 
 
-def login(client: Client, name: str, **kwargs):
+def submit_name(client: Client, name: str, **kwargs):
     """POST the form with this name."""
     return client.post("/setcookie", data={"nm": name}, **kwargs)
 
