@@ -197,8 +197,7 @@ def peer_address(container) -> str:
 def test_x_forwarded_proto_counts_only_from_the_trusted_address(image, secrets):
     """FORWARDED_ALLOW_IPS names the proxy: from it, https gets the __Host- cookie, Secure; a
     container that trusts only gunicorn's default (127.0.0.1) sees the same request as plain http."""
-    https = form("alice")
-    https["headers"] = {**https["headers"], "X-Forwarded-Proto": "https"}
+    https = form("alice", {"X-Forwarded-Proto": "https"})
     with running(secrets) as untrusting:
         proxy = peer_address(untrusting)
         assert proxy != "127.0.0.1"
@@ -287,8 +286,7 @@ def test_the_documented_gateway_is_the_proxy_the_container_trusts(documented):
     gateway = podman_shell(gateway_command).stdout
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+\n", gateway), gateway
     assert peer_address(documented.container) == gateway.strip()
-    https = form("alice")
-    https["headers"] = {**https["headers"], "X-Forwarded-Proto": "https"}
+    https = form("alice", {"X-Forwarded-Proto": "https"})
     header = fetch(documented.container.url + "/setcookie", **https).cookie_header()
     (key,) = documented.key_file.read_text().splitlines()
     pair = header.split("; ")[0]
