@@ -18,13 +18,9 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import require_executable
-from tests.helpers.servers import serve
 
 # Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
@@ -48,13 +44,6 @@ NAMES = [
     "é" * 64,
 ]
 JAVA_CLIENT = Path(__file__).parent / "clients" / "CookieClient.java"
-
-
-@pytest.fixture(scope="module")
-def app():
-    port = free_port()
-    with serve(gunicorn_command(port), port, env={"SECRET_KEY": TEST_KEY}) as server:
-        yield server
 
 
 def heading(page: str) -> str:

@@ -8,14 +8,10 @@ import subprocess
 
 import pytest
 
-from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import signed
 from tests.helpers.servers import CHROMIUM_ARGS
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import require
 from tests.helpers.servers import require_chromium
-from tests.helpers.servers import serve
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +28,6 @@ def lighthouse():
         "npm install lighthouse@12.2.3, then set WSGIAPP_LIGHTHOUSE to its bin/lighthouse",
     )
     return found
-
-
-@pytest.fixture(scope="module")
-def app():
-    port = free_port()
-    with serve(gunicorn_command(port), port, env={"SECRET_KEY": TEST_KEY}) as server:
-        yield server
 
 
 @pytest.mark.parametrize(
