@@ -40,6 +40,7 @@ from tests.helpers.answer import receive_all
 from tests.helpers.answer import send_raw
 from tests.helpers.keys import key_file
 from tests.helpers.live import INSTANCE
+from tests.helpers.live import copy_of_the_app
 from tests.helpers.load import EXPECTED
 from tests.helpers.load import Load
 from tests.helpers.oracle import CSP
@@ -776,11 +777,7 @@ def test_a_reload_with_a_broken_config_is_refused_and_the_instance_serves_on(sta
     """The unit's ExecReload lines, as systemd runs them, against its ExecStart: with gunicorn.conf.py
     broken or gone, the check fails, no HUP is sent, and the instance serves on with its keys; put
     right, the next reload takes the new keys."""
-    root = tmp_path / "opt"
-    root.mkdir()
-    for name in ("wsgiapp.py", "gunicorn.conf.py"):
-        shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "html", root / "html")
+    root = copy_of_the_app(tmp_path / "opt")
     credentials = credential(tmp_path / "credentials", TEST_KEY)
     env = unit_env(credentials)
     exec_start = unit_settings()["ExecStart"][0]

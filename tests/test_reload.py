@@ -6,7 +6,6 @@ over two instances loses no login under load."""
 
 import contextlib
 import os
-import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.keys import key_file
+from tests.helpers.live import copy_of_the_app
 from tests.helpers.oracle import NEW_KEY
 from tests.helpers.oracle import NOT_FOUND
 from tests.helpers.oracle import OLD_KEY
@@ -240,15 +240,6 @@ def test_a_reload_with_bad_settings_changes_nothing_and_says_why(tmp_path, case)
         renewed = login(app, "carol")
         assert renewed == signed("carol", NEW_KEY, at=issued_at(renewed))
         assert app_lines(app.output())[3:] == [("INFO", keys_line(NEW_KEY, KEY))]
-
-
-def copy_of_the_app(folder: Path) -> Path:
-    """wsgiapp.py, gunicorn.conf.py and html/ copied into folder, to be edited there."""
-    folder.mkdir()
-    for name in ("wsgiapp.py", "gunicorn.conf.py"):
-        shutil.copy(ROOT / name, folder / name)
-    shutil.copytree(ROOT / "html", folder / "html")
-    return folder
 
 
 def edit(path: Path, old: str, new: str) -> None:

@@ -4,7 +4,6 @@ cookie and a cross-site post under gunicorn and the development server."""
 
 import concurrent.futures
 import http.client
-import shutil
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,7 @@ from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.answer import parse_response
 from tests.helpers.answer import send_raw
+from tests.helpers.live import copy_of_the_app
 from tests.helpers.oracle import ALLOW
 from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import COOKIE_ATTRIBUTES
@@ -60,6 +60,15 @@ DEBIAN_PYTHON = pytest.mark.debian_python
 COMMANDS = {"gunicorn": gunicorn_command, "devserver": devserver_command}
 
 
+@pytest.fixture
+def open_folder():
+    """A folder every user can read, as Apache's user nobody must (pytest's tmp_path is root's
+    only), removed once the servers started in it are stopped."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder).chmod(0o755)
+        yield Path(folder)
+
+
 def loaded_by(server: str, folder: Path) -> tuple[Callable[[int], list[str]], Path]:
     """The command, for a port, that has this server load `application` its own way, and the folder
     it runs in."""
@@ -71,10 +80,8 @@ def loaded_by(server: str, folder: Path) -> tuple[Callable[[int], list[str]], Pa
         return lambda port: uwsgi_command(port, "--module", "wsgiapp:application"), ROOT
     if server == "uwsgi --wsgi-file":
         return lambda port: uwsgi_command(port, "--wsgi-file", "wsgiapp.py"), ROOT
-    # mod_wsgi runs the app as nobody: a copy of the module and its pages that every user can read.
-    folder.chmod(0o755)
-    shutil.copy(ROOT / "wsgiapp.py", folder / "wsgiapp.py")
-    shutil.copytree(ROOT / "html", folder / "html")
+    # mod_wsgi runs the app as nobody: a copy of the module and its pages in a folder every user can read.
+    copy_of_the_app(folder)
     return partial(mod_wsgi_command, script=folder / "wsgiapp.py", server_root=folder / "apache"), folder
 
 
@@ -107,10 +114,10 @@ LOADERS = [
 
 
 @pytest.mark.parametrize("server", LOADERS)
-def test_every_server_loads_the_application_its_own_way(start_server, tmp_path, server):
+def test_every_server_loads_the_application_its_own_way(open_folder, start_server, server):
     """The route table, answer for answer as the app gives it: the form, a login with a name that
     needs encoding and escaping, the welcome, a 404 and a 405 with Allow."""
-    command, cwd = loaded_by(server, tmp_path)
+    command, cwd = loaded_by(server, open_folder)
     app = start_server(command=command, cwd=cwd)
     index = fetch(app.url + "/")
     assert as_sent_by_the_app(index) == unordered(("200 OK", page_headers(INDEX), INDEX))
@@ -146,34 +153,33 @@ BAD_SETTING = "wsgiapp: COOKIE_MAX_AGE must be a positive whole number of second
         pytest.param("uwsgi --wsgi-file", marks=DEBIAN_PYTHON),
     ],
 )
-def test_a_bad_setting_stops_the_server_that_loads_the_app(server):
+def test_a_bad_setting_stops_the_server_that_loads_the_app(tmp_path, server):
     """waitress and uWSGI import the app at start: a bad setting stops them, with the one line."""
-    with tempfile.TemporaryDirectory() as folder:
-        command, cwd = loaded_by(server, Path(folder))
-        run = subprocess.run(
-            command(free_port()),
-            cwd=cwd,
-            env=server_env({"COOKIE_MAX_AGE": "abc"}, Path(folder)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    command, cwd = loaded_by(server, tmp_path)
+    run = subprocess.run(
+        command(free_port()),
+        cwd=cwd,
+        env=server_env({"COOKIE_MAX_AGE": "abc"}, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode == 4
     assert [line for line in (run.stdout + run.stderr).splitlines() if "wsgiapp" in line] == [BAD_SETTING]
 
 
 @DEBIAN_PYTHON
-def test_with_a_bad_setting_mod_wsgi_serves_no_app():
+def test_with_a_bad_setting_mod_wsgi_serves_no_app(open_folder):
     """mod_wsgi loads the script at start (mod_wsgi-express preloads it), logs the line, and answers
     every request with its own 500 while the setting stays bad: never an app on other settings."""
     port = free_port()
-    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as log:
-        command, cwd = loaded_by("mod_wsgi", Path(folder))
+    with tempfile.TemporaryFile() as log:
+        command, cwd = loaded_by("mod_wsgi", open_folder)
         process = subprocess.Popen(
             command(port),
             cwd=cwd,
-            env=server_env({"COOKIE_MAX_AGE": "abc"}, Path(folder)),
+            env=server_env({"COOKIE_MAX_AGE": "abc"}, open_folder),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -270,8 +276,7 @@ def test_workers_share_the_generated_key(start_server):
 def test_the_development_server_serves_edits_to_the_code_and_the_pages(start_server, tmp_path):
     """What the README says to run while editing: its reloader restarts the server when wsgiapp.py or
     a page of html/ changes (gunicorn --reload cannot: tests/test_reload.py)."""
-    shutil.copy(ROOT / "wsgiapp.py", tmp_path / "wsgiapp.py")
-    shutil.copytree(ROOT / "html", tmp_path / "html")
+    copy_of_the_app(tmp_path)
 
     def with_its_reloader(port: int) -> list[str]:
         return [arg for arg in devserver_command(port) if arg != "--no-reload"]

@@ -4,6 +4,7 @@ the process harness (tests.helpers.servers), for fixtures of any scope; tests/co
 fixtures start them for one test and stop them at its end."""
 
 import contextlib
+import shutil
 import ssl
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -33,6 +34,16 @@ class TLS:
 
     folder: Path
     context: ssl.SSLContext
+
+
+def copy_of_the_app(folder: Path) -> Path:
+    """wsgiapp.py, gunicorn.conf.py and html/ copied into folder (made if need be), to be served or
+    edited there."""
+    folder.mkdir(exist_ok=True)
+    for name in ("wsgiapp.py", "gunicorn.conf.py"):
+        shutil.copy(ROOT / name, folder / name)
+    shutil.copytree(ROOT / "html", folder / "html")
+    return folder
 
 
 @contextlib.contextmanager
