@@ -36,6 +36,7 @@ from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.answer import form_from_page
 from tests.helpers.answer import parse_response
+from tests.helpers.answer import raw_request
 from tests.helpers.answer import receive_all
 from tests.helpers.answer import send_raw
 from tests.helpers.keys import key_file
@@ -131,12 +132,13 @@ def test_nginx_passes_the_host_with_its_port(site, tls, origin, status):
 def absolute_form_post(site, context, host: str, origin: str) -> "Answer":
     """The login form posted in absolute form (the site's URL in the request line) over TLS to the
     site, with another Host header, as no browser sends it."""
-    body = b"nm=alice"
-    request = (
-        f"POST {site.url}/setcookie HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n"
-        f"Content-Type: {URLENCODED}\r\nConnection: close\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+    request = raw_request(
+        "POST",
+        f"{site.url}/setcookie",
+        [f"Origin: {origin}", f"Content-Type: {URLENCODED}"],
+        b"nm=alice",
+        host,
+    )
     with (
         socket.create_connection(("127.0.0.1", site.https_port), timeout=10) as sock,
         context.wrap_socket(sock, server_hostname=SITE_NAME) as secure,
@@ -235,12 +237,6 @@ def test_key_rotation(instances, start_server):
 # with HSTS and without nginx's version, and drops clients that stall.
 
 
-def request(path: str = "/", host: str | None = SITE_NAME, version: str = "1.1") -> bytes:
-    """A GET as raw bytes, with this Host header, or none."""
-    head = f"GET {path} HTTP/{version}\r\n" + (f"Host: {host}\r\n" if host is not None else "")
-    return f"{head}Connection: close\r\n\r\n".encode()
-
-
 def probe_context(version: ssl.TLSVersion | None = None, ciphers: str = "ALL:@SECLEVEL=0") -> ssl.SSLContext:
     """A client that checks nothing and offers whatever it is told, old protocols and suites too."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -270,14 +266,14 @@ def handshake(
 @pytest.mark.parametrize(
     "data",
     [
-        request(host="evil.example"),
-        request(host=f"evil.example:{SITE_NAME}"),
-        request(host=f"{SITE_NAME}.evil.example"),
-        request(host="127.0.0.1"),
+        raw_request(host="evil.example"),
+        raw_request(host=f"evil.example:{SITE_NAME}"),
+        raw_request(host=f"{SITE_NAME}.evil.example"),
+        raw_request(host="127.0.0.1"),
         # No Host at all, as a scan of the address may send.
-        request(host=None, version="1.0"),
+        raw_request(host=None, version="1.0"),
         # The host in an absolute request target wins over the Host header.
-        request(path="http://evil.example/getcookie"),
+        raw_request(target="http://evil.example/getcookie", host=SITE_NAME),
     ],
 )
 def test_plain_http_for_another_name_gets_no_answer(site, data):
@@ -291,7 +287,7 @@ def test_plain_http_for_another_name_gets_no_answer(site, data):
     ids=["plain", "upper", "port", "dot"],
 )
 def test_the_redirect_names_the_site_whatever_its_host_looks_like(site, host):
-    answer = parse_response(send_raw(site.http_port, request("/getcookie?a=b", host=host)))
+    answer = parse_response(send_raw(site.http_port, raw_request(target="/getcookie?a=b", host=host)))
     assert answer.status == 301
     assert answer.header("Location") == f"https://{SITE_NAME}/getcookie?a=b"
 
@@ -367,7 +363,7 @@ def test_every_https_answer_has_hsts_and_no_version(site, tls, path, status):
 @pytest.mark.parametrize(
     ("scheme", "data", "status"),
     [
-        ("http", request(), 301),
+        ("http", raw_request(host=SITE_NAME), 301),
         # A request line nginx cannot parse: its own 400 page, from the default server.
         ("http", b"GET /\x00 HTTP/1.1\r\n\r\n", 400),
         ("https", b"GET /\x00 HTTP/1.1\r\n\r\n", 400),

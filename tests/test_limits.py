@@ -20,6 +20,7 @@ from gunicorn.config import Config
 from tests.helpers.answer import SITE_NAME
 from tests.helpers.answer import fetch
 from tests.helpers.answer import parse_response
+from tests.helpers.answer import raw_request
 from tests.helpers.answer import receive_all
 from tests.helpers.answer import send_raw
 from tests.helpers.oracle import URLENCODED
@@ -40,7 +41,7 @@ GROWTH_ALLOWED_KIB = 5 * 1024
 FORM_HEAD = (
     f"POST /setcookie HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {URLENCODED}\r\n"
 ).encode()
-GET_HOME = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+GET_HOME = raw_request()
 
 
 class Shipped(NamedTuple):

@@ -18,6 +18,7 @@ from tests.helpers.answer import attributes
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.answer import parse_response
+from tests.helpers.answer import raw_request
 from tests.helpers.answer import send_raw
 from tests.helpers.live import copy_of_the_app
 from tests.helpers.oracle import ALLOW
@@ -300,9 +301,8 @@ def text_of(url: str) -> str:
 
 def get_with_cookie_lines(port: int, *lines: str):
     """GET /getcookie over a raw socket, with each of lines as a Cookie header line of its own."""
-    cookies = "".join(f"Cookie: {line}\r\n" for line in lines)
-    request = f"GET /getcookie HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookies}Connection: close\r\n\r\n"
-    return parse_response(send_raw(port, request.encode("latin-1")))
+    request = raw_request("GET", "/getcookie", [f"Cookie: {line}" for line in lines])
+    return parse_response(send_raw(port, request))
 
 
 # About 7 KB in all: gunicorn refuses a header line over limit_request_field_size (8190 bytes).

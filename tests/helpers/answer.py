@@ -7,6 +7,7 @@ import re
 import socket
 import ssl
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -119,6 +120,21 @@ def form_from_page(url: str, name: str) -> dict[str, object]:
 
 
 # Raw HTTP, for bad input that an HTTP library would refuse to send or would clean up.
+
+
+def raw_request(
+    method: str = "GET",
+    target: str = "/",
+    headers: Iterable[str] = (),
+    body: bytes = b"",
+    host: str | None = "127.0.0.1",
+    version: str = "1.1",
+) -> bytes:
+    """A request as raw bytes: its line, Host (none if None), Connection: close, each of headers as a
+    line (latin-1), and a body with its Content-Length."""
+    lines = [f"{method} {target} HTTP/{version}", *([f"Host: {host}"] if host is not None else [])]
+    lines += ["Connection: close", *headers, *([f"Content-Length: {len(body)}"] if body else [])]
+    return "".join(f"{line}\r\n" for line in lines).encode("latin-1") + b"\r\n" + body
 
 
 def receive_all(sock: socket.socket, forgive: tuple[type[OSError], ...] = (ConnectionResetError,)) -> bytes:
