@@ -19,6 +19,7 @@ from tests.helpers.answer import parse_response
 from tests.helpers.answer import send_raw
 from tests.helpers.forms import form_of_size
 from tests.helpers.forms import multipart
+from tests.helpers.live import live_server
 from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import COOKIE_OCTETS
@@ -35,10 +36,7 @@ from tests.helpers.oracle import sign as sign_text
 from tests.helpers.oracle import sign_payload
 from tests.helpers.oracle import untimed_signer
 from tests.helpers.servers import children
-from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
 from tests.helpers.servers import gunicorn_settings
-from tests.helpers.servers import serve
 from tests.helpers.servers import wait_for_workers
 
 # Starts real servers: .ci/run runs these on every Python version (setup.cfg, markers).
@@ -473,9 +471,7 @@ FAMILIES = {"forms": FORMS, "cookies": COOKIES, "lines": LINES, "cross-site": CR
 @pytest.fixture(scope="module")
 def server():
     """The real gunicorn with the repository's config, signing with KEY and still accepting OLD_KEY."""
-    port = free_port()
-    env = {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": OLD_KEY}
-    with serve(gunicorn_command(port), port, env=env) as server:
+    with live_server(key=KEY, env={"SECRET_KEY_FALLBACKS": OLD_KEY}) as server:
         yield server, wait_for_workers(server, gunicorn_settings().workers)
 
 

@@ -17,6 +17,7 @@ from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.keys import key_file
 from tests.helpers.live import copy_of_the_app
+from tests.helpers.live import live_server
 from tests.helpers.oracle import NEW_KEY
 from tests.helpers.oracle import NOT_FOUND
 from tests.helpers.oracle import OLD_KEY
@@ -33,8 +34,6 @@ from tests.helpers.servers import app_lines
 from tests.helpers.servers import booted_workers
 from tests.helpers.servers import children
 from tests.helpers.servers import free_port
-from tests.helpers.servers import gunicorn_command
-from tests.helpers.servers import serve
 from tests.helpers.servers import wait_for
 from tests.helpers.servers import wait_for_workers
 
@@ -49,8 +48,9 @@ REFUSED = "wsgiapp: reload refused, serving as before: "
 def start(port: int, keys: Path, *options: str, cwd: Path = ROOT) -> Iterator[Server]:
     """gunicorn with 2 workers, signing with the keys of that file, once both have booted (a HUP before
     would count a late first worker as a reloaded one); the access log names the worker."""
-    command = gunicorn_command(port, "--workers", str(WORKERS), *ACCESS_LOG_WITH_PID, *options)
-    with serve(command, port, env={"SECRET_KEY_FILE": str(keys)}, cwd=cwd) as server:
+    env = {"SECRET_KEY_FILE": str(keys)}
+    options = ("--workers", str(WORKERS), *ACCESS_LOG_WITH_PID, *options)
+    with live_server(*options, key=None, env=env, port=port, cwd=cwd) as server:
         wait_for_workers(server, WORKERS)
         yield server
 
