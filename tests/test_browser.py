@@ -4,24 +4,16 @@ Each test watches the page for console messages, uncaught errors, dialogs (an al
 a name ran as script) and Content-Security-Policy violations, and asserts there were none.
 """
 
-import contextlib
 import os
 import re
 
 import pytest
 
 from bench.servers import CHROMIUM_ARGS
-from bench.servers import free_port
-from bench.servers import gunicorn_command
-from bench.servers import serve
 from tests.helpers.answer import SITE_NAME
-from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
-from tests.helpers.servers import make_tls
 from tests.helpers.servers import require_chromium
-from tests.helpers.servers import require_nginx
-from tests.helpers.servers import run_nginx
 from tests.helpers.sites import NeighbourPage
 from tests.helpers.sites import attacker_page
 from tests.helpers.sites import served
@@ -55,28 +47,6 @@ def browser(tmp_path_factory):
         )
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="module")
-def app():
-    """gunicorn with the repository's configuration and two workers."""
-    port = free_port()
-    with serve(gunicorn_command(port, "--workers", "2"), port, env={"SECRET_KEY": TEST_KEY}) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """The site as deployed: deploy/nginx.conf, with a certificate for its name, in front of two
-    gunicorn instances; https://example.com:<port>."""
-    nginx = require_nginx()
-    tls = tmp_path_factory.mktemp("tls")
-    make_tls(tls)
-    ports = [free_port(), free_port()]
-    with contextlib.ExitStack() as stack:
-        for port in ports:
-            stack.enter_context(serve(gunicorn_command(port), port, env={"SECRET_KEY": TEST_KEY}))
-        yield stack.enter_context(run_nginx(nginx, ports, tls))
 
 
 class Watched:

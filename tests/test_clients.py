@@ -18,10 +18,6 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from bench.servers import free_port
-from bench.servers import gunicorn_command
-from bench.servers import serve
-from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
 from tests.helpers.servers import require_executable
@@ -48,13 +44,6 @@ NAMES = [
     "é" * 64,
 ]
 JAVA_CLIENT = Path(__file__).parent / "clients" / "CookieClient.java"
-
-
-@pytest.fixture(scope="module")
-def app():
-    port = free_port()
-    with serve(gunicorn_command(port), port, env={"SECRET_KEY": TEST_KEY}) as server:
-        yield server
 
 
 def heading(page: str) -> str:

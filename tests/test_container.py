@@ -27,7 +27,6 @@ from tests.helpers.containers import IMAGE
 from tests.helpers.containers import USER
 from tests.helpers.containers import Container
 from tests.helpers.containers import answers
-from tests.helpers.containers import kubernetes_secret
 from tests.helpers.containers import podman
 from tests.helpers.containers import podman_command
 from tests.helpers.containers import podman_shell
@@ -35,9 +34,11 @@ from tests.helpers.containers import running
 from tests.helpers.containers import runtime
 from tests.helpers.docs import commands
 from tests.helpers.docs import doc_block
+from tests.helpers.keys import kubernetes_secret
 from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import SECURE_COOKIE_ATTRIBUTES
+from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
@@ -47,13 +48,13 @@ from tests.helpers.servers import app_lines
 # Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow
 
-KEY = "c" * 32
 VERSION = re.search(r"^version = (\S+)$", (ROOT / "setup.cfg").read_text(), re.M)[1]
 
 
 @pytest.fixture
 def secrets(tmp_path):
-    return kubernetes_secret(tmp_path / "secrets", KEY)
+    """The keys as a Secret volume, readable by the image's user."""
+    return kubernetes_secret(tmp_path / "secrets", TEST_KEY, owner=USER)
 
 
 def test_the_image_runs_as_a_numeric_user_with_its_labels(image):
@@ -89,7 +90,7 @@ def test_two_containers_share_one_key(image, secrets, name):
     with running(secrets) as first, running(secrets) as second:
         for signer, reader in [(first, second), (second, first)]:
             cookie = fetch(signer.url + "/setcookie", **form(name)).cookie_pair()
-            assert cookie == signed(name, KEY, at=issued_at(cookie))
+            assert cookie == signed(name, TEST_KEY, at=issued_at(cookie))
             assert welcome(name) in fetch(reader.url + "/getcookie", headers={"Cookie": cookie}).text
 
 
@@ -151,7 +152,7 @@ def test_a_request_in_flight_when_the_container_stops_is_answered(image, secrets
             finally:
                 stopping.wait(timeout=30)
         assert answer.status == 200
-        assert answer.cookie_pair() == signed("alice", KEY, at=issued_at(answer.cookie_pair()))
+        assert answer.cookie_pair() == signed("alice", TEST_KEY, at=issued_at(answer.cookie_pair()))
         assert stopping.returncode == 0
         assert container.state() == "exited 0"
 
@@ -196,18 +197,17 @@ def peer_address(container) -> str:
 def test_x_forwarded_proto_counts_only_from_the_trusted_address(image, secrets):
     """FORWARDED_ALLOW_IPS names the proxy: from it, https gets the __Host- cookie, Secure; a
     container that trusts only gunicorn's default (127.0.0.1) sees the same request as plain http."""
-    https = form("alice")
-    https["headers"] = {**https["headers"], "X-Forwarded-Proto": "https"}
+    https = form("alice", {"X-Forwarded-Proto": "https"})
     with running(secrets) as untrusting:
         proxy = peer_address(untrusting)
         assert proxy != "127.0.0.1"
         header = fetch(untrusting.url + "/setcookie", **https).cookie_header()
         pair = header.split("; ")[0]
-        assert attributes(header) == {signed("alice", KEY, at=issued_at(pair)), *COOKIE_ATTRIBUTES}
+        assert attributes(header) == {signed("alice", TEST_KEY, at=issued_at(pair)), *COOKIE_ATTRIBUTES}
     with running(secrets, env={"FORWARDED_ALLOW_IPS": proxy}) as trusting:
         header = fetch(trusting.url + "/setcookie", **https).cookie_header()
         pair = header.split("; ")[0]
-        secure = signed("alice", KEY, cookie="__Host-userID", at=issued_at(pair))
+        secure = signed("alice", TEST_KEY, cookie="__Host-userID", at=issued_at(pair))
         assert attributes(header) == {secure, *SECURE_COOKIE_ATTRIBUTES}
 
 
@@ -286,8 +286,7 @@ def test_the_documented_gateway_is_the_proxy_the_container_trusts(documented):
     gateway = podman_shell(gateway_command).stdout
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+\n", gateway), gateway
     assert peer_address(documented.container) == gateway.strip()
-    https = form("alice")
-    https["headers"] = {**https["headers"], "X-Forwarded-Proto": "https"}
+    https = form("alice", {"X-Forwarded-Proto": "https"})
     header = fetch(documented.container.url + "/setcookie", **https).cookie_header()
     (key,) = documented.key_file.read_text().splitlines()
     pair = header.split("; ")[0]

@@ -21,14 +21,12 @@ from typing import NamedTuple
 import pytest
 
 from bench.servers import children
-from bench.servers import free_port
-from bench.servers import gunicorn_command
-from bench.servers import serve
 from tests.helpers.answer import attributes
 from tests.helpers.answer import parse_response
 from tests.helpers.answer import send_raw
 from tests.helpers.forms import form_of_size
 from tests.helpers.forms import multipart
+from tests.helpers.live import live_server
 from tests.helpers.oracle import CLEARED
 from tests.helpers.oracle import COOKIE_ATTRIBUTES
 from tests.helpers.oracle import COOKIE_OCTETS
@@ -37,6 +35,8 @@ from tests.helpers.oracle import DEFAULT_LIFETIME
 from tests.helpers.oracle import MAX_BODY_SIZE
 from tests.helpers.oracle import MULTIPART
 from tests.helpers.oracle import NOW
+from tests.helpers.oracle import OLD_KEY
+from tests.helpers.oracle import TEST_KEY as KEY
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign as sign_text
@@ -46,7 +46,6 @@ from tests.helpers.servers import wait_for_workers
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
-KEY = "corpus-key"
 FORM = URLENCODED.encode()
 # Stands for the server's own host:port, filled in when a case is sent.
 HOST = b"{host}"
@@ -240,9 +239,8 @@ FAMILIES = {"forms": FORMS, "cookies": COOKIES, "lines": LINES}
 
 @pytest.fixture(scope="module")
 def server():
-    """The real gunicorn with the repository's config, signing with KEY."""
-    port = free_port()
-    with serve(gunicorn_command(port), port, env={"SECRET_KEY": KEY}) as server:
+    """The real gunicorn with the repository's config, signing with KEY and still accepting OLD_KEY."""
+    with live_server(key=KEY, env={"SECRET_KEY_FALLBACKS": OLD_KEY}) as server:
         yield server, wait_for_workers(server, gunicorn_settings().workers)
 
 

@@ -6,7 +6,7 @@ from http import HTTPStatus
 import pytest
 
 from tests.helpers.inprocess import call
-from tests.helpers.inprocess import login
+from tests.helpers.inprocess import submit_name
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import refusal
 from tests.helpers.oracle import sign
@@ -44,7 +44,7 @@ def test_cross_site_posts_are_refused(path, headers):
 @pytest.mark.parametrize("site", ["cross-site", "same-site"])
 def test_cross_site_links_are_followed(client, method, site):
     """A link from another site to the welcome page works: only unsafe methods are refused."""
-    login(client, "alice")
+    submit_name(client, "alice")
     response = client.open("/getcookie", method=method, headers={"Sec-Fetch-Site": site})
     assert response.status_code == 200
     if method == "GET":
@@ -104,7 +104,7 @@ def test_cross_site_logout_is_refused():
     ],
 )
 def test_same_origin_posts_pass(client, base_url, headers):
-    response = login(client, "alice", base_url=base_url, headers=headers)
+    response = submit_name(client, "alice", base_url=base_url, headers=headers)
     assert response.status_code == 200
     name = "__Host-userID" if base_url.startswith("https:") else "userID"
     assert response.headers["Set-Cookie"].split("; ")[0] == f"{name}={sign('alice')}"

@@ -17,31 +17,39 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
 import warnings
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from bench.servers import free_port
-from bench.servers import gunicorn_command
-from bench.servers import serve
 from bench.servers import server_env
 from bench.servers import wait_for
 from tests.helpers.answer import SITE_NAME
 from tests.helpers.answer import Answer
-from tests.helpers.answer import SiteHTTPSConnection
 from tests.helpers.answer import SiteHTTPSHandler
+from tests.helpers.answer import attributes
+from tests.helpers.answer import connect
+from tests.helpers.answer import exchange
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
+from tests.helpers.answer import form_from_page
 from tests.helpers.answer import parse_response
+from tests.helpers.answer import raw_request
 from tests.helpers.answer import receive_all
 from tests.helpers.answer import send_raw
+from tests.helpers.keys import key_file
+from tests.helpers.live import INSTANCE
+from tests.helpers.live import copy_of_the_app
+from tests.helpers.load import EXPECTED
+from tests.helpers.load import Load
 from tests.helpers.oracle import CSP
 from tests.helpers.oracle import MAX_BODY_SIZE
+from tests.helpers.oracle import NEW_KEY
 from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import URLENCODED
@@ -49,85 +57,30 @@ from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
-from tests.helpers.servers import ACCESS_LOG_WITH_PID
 from tests.helpers.servers import answering_workers
-from tests.helpers.servers import make_tls
 from tests.helpers.servers import require_executable
-from tests.helpers.servers import require_nginx
-from tests.helpers.servers import run_nginx
 
 # Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow
-
-NEW_KEY = "new-secret-key"
-
-
-def attrs(response) -> set[str]:
-    return set(response.cookie_header().split("; "))
-
-
-@pytest.fixture(scope="module")
-def nginx():
-    return require_nginx()
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    """A certificate for the site's name in a folder, and a client context that trusts it."""
-    folder = tmp_path_factory.mktemp("tls")
-    return folder, make_tls(folder)
-
-
-def instance(key: str = TEST_KEY, fallbacks: str | None = None, port: int | None = None):
-    """A gunicorn instance, as deploy/nginx.conf expects each of them: same config, given keys; on
-    port, or a free one."""
-    port = port or free_port()
-    command = gunicorn_command(port, "--workers", "2", *ACCESS_LOG_WITH_PID)
-    return serve(command, port, env={"SECRET_KEY": key, "SECRET_KEY_FALLBACKS": fallbacks})
-
-
-@pytest.fixture(scope="module")
-def instances(nginx):
-    with instance() as first, instance() as second:
-        yield first, second
-
-
-@pytest.fixture(scope="module")
-def proxy(nginx, instances, tls):
-    folder, _ = tls
-    with run_nginx(nginx, [server.port for server in instances], folder) as proxy:
-        yield proxy
-
-
-@pytest.fixture
-def context(tls):
-    return tls[1]
 
 
 def answered(server, request_line: str) -> int:
     return sum(answering_workers(server, request_line).values())
 
 
-def same_origin(proxy, name: str) -> dict:
-    """The login form as a browser on the proxy's page posts it."""
-    post = form(name)
-    post["headers"] = {**post["headers"], "Origin": proxy.url, "Sec-Fetch-Site": "same-origin"}
-    return post
-
-
-def test_plain_http_is_sent_to_https(proxy):
-    answer = fetch(proxy.http_url + "/getcookie")
+def test_plain_http_is_sent_to_https(site):
+    answer = fetch(site.http_url + "/getcookie")
     assert answer.status == 301
     # The example listens on 443, so the address it sends browsers to has no port.
     assert answer.header("Location") == f"https://{SITE_NAME}/getcookie"
 
 
-def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instances, context):
-    login = fetch(proxy.url + "/setcookie", **same_origin(proxy, "alice"), context=context)
+def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(site, instances, tls):
+    login = fetch(site.url + "/setcookie", **form_from_page(site.url, "alice"), context=tls.context)
     assert login.status == 200
     # X-Forwarded-Proto: https from nginx, on loopback, which gunicorn trusts: the cookie is Secure.
     # Over https, the __Host- cookie.
-    assert attrs(login) == {
+    assert attributes(login.cookie_header()) == {
         signed("alice", cookie="__Host-userID", at=issued_at(login.cookie_pair())),
         "Secure",
         "HttpOnly",
@@ -137,7 +90,7 @@ def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instanc
 
     before = [answered(server, "GET /getcookie") for server in instances]
     answers = [
-        fetch(proxy.url + "/getcookie", headers={"Cookie": login.cookie_pair()}, context=context)
+        fetch(site.url + "/getcookie", headers={"Cookie": login.cookie_pair()}, context=tls.context)
         for _ in range(10)
     ]
     assert [(answer.status, welcome("alice") in answer.text) for answer in answers] == [(200, True)] * 10
@@ -151,61 +104,63 @@ def test_a_cookie_set_through_nginx_is_accepted_by_every_instance(proxy, instanc
 
 
 @pytest.mark.parametrize("name", ["José", 'say "hi", a\\b; 100%'])
-def test_a_cookie_jar_keeps_the_host_cookie_over_https(proxy, context, name):
+def test_a_cookie_jar_keeps_the_host_cookie_over_https(site, tls, name):
     """Python's http.cookiejar, through nginx over TLS: the __Host- cookie, kept and sent back as set."""
     jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(SiteHTTPSHandler(context), urllib.request.HTTPCookieProcessor(jar))
-    with opener.open(proxy.url + "/setcookie", urllib.parse.urlencode({"nm": name}).encode()) as answer:
+    opener = urllib.request.build_opener(
+        SiteHTTPSHandler(tls.context), urllib.request.HTTPCookieProcessor(jar)
+    )
+    with opener.open(site.url + "/setcookie", urllib.parse.urlencode({"nm": name}).encode()) as answer:
         assert answer.status == 200
     assert [(cookie.name, cookie.value, cookie.secure) for cookie in jar] == [
         ("__Host-userID", sign(name, at=issued_at(next(iter(jar)).value)), True)
     ]
-    with opener.open(proxy.url + "/getcookie") as answer:
+    with opener.open(site.url + "/getcookie") as answer:
         assert welcome(name) in answer.read().decode()
 
 
 @pytest.mark.parametrize(("origin", "status"), [("", 200), (f"https://{SITE_NAME}", 403)])
-def test_nginx_passes_the_host_with_its_port(proxy, context, origin, status):
+def test_nginx_passes_the_host_with_its_port(site, tls, origin, status):
     """Without Sec-Fetch-Site (older browsers), the app compares Origin with the Host it gets:
     with the port nginx passes, the page's own post matches and one from port 443 does not."""
-    post = form("alice")
-    post["headers"] = {**post["headers"], "Origin": origin or proxy.url}
-    answer = fetch(proxy.url + "/setcookie", **post, context=context)
+    post = form("alice", {"Origin": origin or site.url})
+    answer = fetch(site.url + "/setcookie", **post, context=tls.context)
     assert answer.status == status
     assert (answer.values("Set-Cookie") == []) is (status == 403)
 
 
-def absolute_form_post(proxy, context, host: str, origin: str) -> "Answer":
+def absolute_form_post(site, context, host: str, origin: str) -> "Answer":
     """The login form posted in absolute form (the site's URL in the request line) over TLS to the
     site, with another Host header, as no browser sends it."""
-    body = b"nm=alice"
-    request = (
-        f"POST {proxy.url}/setcookie HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n"
-        f"Content-Type: {URLENCODED}\r\nConnection: close\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+    request = raw_request(
+        "POST",
+        f"{site.url}/setcookie",
+        [f"Origin: {origin}", f"Content-Type: {URLENCODED}"],
+        b"nm=alice",
+        host,
+    )
     with (
-        socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as sock,
-        context.wrap_socket(sock, server_hostname=SITE_NAME) as tls,
+        socket.create_connection(("127.0.0.1", site.https_port), timeout=10) as sock,
+        context.wrap_socket(sock, server_hostname=SITE_NAME) as secure,
     ):
-        tls.sendall(request)
-        return parse_response(receive_all(tls))
+        secure.sendall(request)
+        return parse_response(receive_all(secure))
 
 
 @pytest.mark.parametrize(("origin", "status"), [("site", 200), ("evil", 403)])
-def test_the_app_sees_the_sites_name_even_from_an_absolute_form_request(proxy, context, origin, status):
+def test_the_app_sees_the_sites_name_even_from_an_absolute_form_request(site, tls, origin, status):
     """Host: evil.example with the site's URL in the request line: the app compares Origin with the
     site's name and port, never with that Host, so a post whose Origin matches the forged Host is
     refused and one from the site's own page still passes."""
-    port = proxy.https_port
-    origins = {"site": proxy.url, "evil": f"https://evil.example:{port}"}
-    answer = absolute_form_post(proxy, context, f"evil.example:{port}", origins[origin])
+    port = site.https_port
+    origins = {"site": site.url, "evil": f"https://evil.example:{port}"}
+    answer = absolute_form_post(site, tls.context, f"evil.example:{port}", origins[origin])
     assert answer.status == status
     assert (answer.values("Set-Cookie") == []) is (status == 403)
 
 
-def test_nginx_adds_the_client_to_x_forwarded_for(proxy, instances, context):
-    answer = fetch(proxy.url + "/forwarded", headers={"X-Forwarded-For": "203.0.113.9"}, context=context)
+def test_nginx_adds_the_client_to_x_forwarded_for(site, instances, tls):
+    answer = fetch(site.url + "/forwarded", headers={"X-Forwarded-For": "203.0.113.9"}, context=tls.context)
     assert answer.status == 404
     line = '"GET /forwarded HTTP/1.0" 404 203.0.113.9, 127.0.0.1\n'
     wait_for(lambda: any(line in server.output() for server in instances))
@@ -220,13 +175,13 @@ def test_nginx_adds_the_client_to_x_forwarded_for(proxy, instances, context):
         {"X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl"},
     ],
 )
-def test_scheme_headers_from_clients_do_not_reach_gunicorn(proxy, context, header):
+def test_scheme_headers_from_clients_do_not_reach_gunicorn(site, tls, header):
     """nginx replaces X-Forwarded-Proto and drops the other two: no 400 for disagreeing headers."""
-    post = same_origin(proxy, "alice")
+    post = form_from_page(site.url, "alice")
     post["headers"] = {**post["headers"], **header}
-    login = fetch(proxy.url + "/setcookie", **post, context=context)
+    login = fetch(site.url + "/setcookie", **post, context=tls.context)
     assert login.status == 200
-    assert "Secure" in attrs(login)
+    assert "Secure" in attributes(login.cookie_header())
 
 
 @pytest.mark.parametrize(
@@ -238,10 +193,10 @@ def test_scheme_headers_from_clients_do_not_reach_gunicorn(proxy, context, heade
         (MAX_BODY_SIZE + 1, 413, "<center><h1>413 Request Entity Too Large</h1></center>"),
     ],
 )
-def test_the_body_limit_matches_the_app(proxy, context, size, status, text):
-    post = same_origin(proxy, "")
+def test_the_body_limit_matches_the_app(site, tls, size, status, text):
+    post = form_from_page(site.url, "")
     post["body"] = b"nm=" + b"a" * (size - 3)
-    answer = fetch(proxy.url + "/setcookie", **post, context=context)
+    answer = fetch(site.url + "/setcookie", **post, context=tls.context)
     assert answer.status == status
     assert text in answer.text
 
@@ -249,43 +204,37 @@ def test_the_body_limit_matches_the_app(proxy, context, size, status, text):
 @pytest.mark.parametrize(("peer", "secure"), [("127.0.0.1", True), ("127.0.0.3", False)])
 def test_x_forwarded_proto_counts_only_from_a_trusted_peer(instances, peer, secure):
     """gunicorn's forwarded_allow_ips (default 127.0.0.1,::1): another address cannot claim https."""
-    post = form("alice")
-    post["headers"] = {**post["headers"], "X-Forwarded-Proto": "https"}
+    post = form("alice", {"X-Forwarded-Proto": "https"})
     login = fetch(instances[0].url + "/setcookie", **post, source=peer)
     assert login.status == 200
-    assert ("Secure" in attrs(login)) is secure
+    assert ("Secure" in attributes(login.cookie_header())) is secure
 
 
-def test_key_rotation(instances):
+def test_key_rotation(instances, start_server):
     """A new key with the old one as a fallback accepts old cookies and signs with the new key."""
     old = fetch(instances[0].url + "/setcookie", **form("alice")).cookie_pair()
     assert old == signed("alice", TEST_KEY, at=issued_at(old))
-    with instance(NEW_KEY, fallbacks=TEST_KEY) as rotated, instance(NEW_KEY) as forgetful:
-        answer = fetch(rotated.url + "/getcookie", headers={"Cookie": old})
-        assert welcome("alice") in answer.text
-        assert answer.values("Set-Cookie") == []
-        new = fetch(rotated.url + "/setcookie", **form("alice")).cookie_pair()
-        assert new == signed("alice", NEW_KEY, at=issued_at(new))
-        assert new != old
+    rotated = start_server(*INSTANCE, key=NEW_KEY, env={"SECRET_KEY_FALLBACKS": TEST_KEY})
+    forgetful = start_server(*INSTANCE, key=NEW_KEY)
+    answer = fetch(rotated.url + "/getcookie", headers={"Cookie": old})
+    assert welcome("alice") in answer.text
+    assert answer.values("Set-Cookie") == []
+    new = fetch(rotated.url + "/setcookie", **form("alice")).cookie_pair()
+    assert new == signed("alice", NEW_KEY, at=issued_at(new))
+    assert new != old
 
-        # Without the fallback, the old cookie is refused and cleared; the new one is accepted.
-        answer = fetch(forgetful.url + "/getcookie", headers={"Cookie": old})
-        assert "<h1>No user is set</h1>" in answer.text
-        assert answer.cookie_pair() == "userID="
-        assert welcome("alice") in fetch(forgetful.url + "/getcookie", headers={"Cookie": new}).text
-        # The old instances do not know the new key.
-        answer = fetch(instances[0].url + "/getcookie", headers={"Cookie": new})
-        assert "<h1>No user is set</h1>" in answer.text
+    # Without the fallback, the old cookie is refused and cleared; the new one is accepted.
+    answer = fetch(forgetful.url + "/getcookie", headers={"Cookie": old})
+    assert "<h1>No user is set</h1>" in answer.text
+    assert answer.cookie_pair() == "userID="
+    assert welcome("alice") in fetch(forgetful.url + "/getcookie", headers={"Cookie": new}).text
+    # The old instances do not know the new key.
+    answer = fetch(instances[0].url + "/getcookie", headers={"Cookie": new})
+    assert "<h1>No user is set</h1>" in answer.text
 
 
 # Hardening: the site answers only for its own name, over TLS that Mozilla's profile allows,
 # with HSTS and without nginx's version, and drops clients that stall.
-
-
-def request(path: str = "/", host: str | None = SITE_NAME, version: str = "1.1") -> bytes:
-    """A GET as raw bytes, with this Host header, or none."""
-    head = f"GET {path} HTTP/{version}\r\n" + (f"Host: {host}\r\n" if host is not None else "")
-    return f"{head}Connection: close\r\n\r\n".encode()
 
 
 def probe_context(version: ssl.TLSVersion | None = None, ciphers: str = "ALL:@SECLEVEL=0") -> ssl.SSLContext:
@@ -303,12 +252,12 @@ def probe_context(version: ssl.TLSVersion | None = None, ciphers: str = "ALL:@SE
 
 
 def handshake(
-    proxy, context: ssl.SSLContext, name: str | None = SITE_NAME, session: ssl.SSLSession | None = None
+    site, context: ssl.SSLContext, name: str | None = SITE_NAME, session: ssl.SSLSession | None = None
 ) -> tuple[str, str, ssl.SSLSession, bool]:
-    """A TLS handshake with the proxy, name sent as SNI: the protocol, the suite, the session, and
+    """A TLS handshake with the site, name sent as SNI: the protocol, the suite, the session, and
     whether the session was resumed."""
     with (
-        socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as raw,
+        socket.create_connection(("127.0.0.1", site.https_port), timeout=10) as raw,
         context.wrap_socket(raw, server_hostname=name, session=session) as sock,
     ):
         return sock.version(), sock.cipher()[0], sock.session, sock.session_reused
@@ -317,19 +266,19 @@ def handshake(
 @pytest.mark.parametrize(
     "data",
     [
-        request(host="evil.example"),
-        request(host=f"evil.example:{SITE_NAME}"),
-        request(host=f"{SITE_NAME}.evil.example"),
-        request(host="127.0.0.1"),
+        raw_request(host="evil.example"),
+        raw_request(host=f"evil.example:{SITE_NAME}"),
+        raw_request(host=f"{SITE_NAME}.evil.example"),
+        raw_request(host="127.0.0.1"),
         # No Host at all, as a scan of the address may send.
-        request(host=None, version="1.0"),
+        raw_request(host=None, version="1.0"),
         # The host in an absolute request target wins over the Host header.
-        request(path="http://evil.example/getcookie"),
+        raw_request(target="http://evil.example/getcookie", host=SITE_NAME),
     ],
 )
-def test_plain_http_for_another_name_gets_no_answer(proxy, data):
+def test_plain_http_for_another_name_gets_no_answer(site, data):
     """The default server closes the connection without a word (444): no redirect to follow."""
-    assert send_raw(proxy.http_port, data) == b""
+    assert send_raw(site.http_port, data) == b""
 
 
 @pytest.mark.parametrize(
@@ -337,24 +286,24 @@ def test_plain_http_for_another_name_gets_no_answer(proxy, data):
     [SITE_NAME, SITE_NAME.upper(), f"{SITE_NAME}:8080", f"{SITE_NAME}."],
     ids=["plain", "upper", "port", "dot"],
 )
-def test_the_redirect_names_the_site_whatever_its_host_looks_like(proxy, host):
-    answer = parse_response(send_raw(proxy.http_port, request("/getcookie?a=b", host=host)))
+def test_the_redirect_names_the_site_whatever_its_host_looks_like(site, host):
+    answer = parse_response(send_raw(site.http_port, raw_request(target="/getcookie?a=b", host=host)))
     assert answer.status == 301
     assert answer.header("Location") == f"https://{SITE_NAME}/getcookie?a=b"
 
 
 @pytest.mark.parametrize("name", [None, "evil.example", f"www.{SITE_NAME}"])
-def test_tls_for_another_name_is_refused_in_the_handshake(proxy, name):
+def test_tls_for_another_name_is_refused_in_the_handshake(site, name):
     """Without the site's name as SNI (none, as a scan of the address sends), no certificate and
     no site: the handshake fails with unrecognized_name."""
     with pytest.raises(ssl.SSLError, match="TLSV1_UNRECOGNIZED_NAME"):
-        handshake(proxy, probe_context(), name)
+        handshake(site, probe_context(), name)
 
 
-def test_another_host_after_the_sites_handshake_gets_no_answer(proxy, context):
+def test_another_host_after_the_sites_handshake_gets_no_answer(site, tls):
     """SNI names the site, the Host header another: the default server closes the connection."""
     with pytest.raises(http.client.RemoteDisconnected):
-        fetch(proxy.url + "/", headers={"Host": "evil.example"}, context=context)
+        fetch(site.url + "/", headers={"Host": "evil.example"}, context=tls.context)
 
 
 # The least max-age the issue asks for: 180 days.
@@ -369,19 +318,19 @@ NGINX_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 HTTPS_ANSWERS = [("/", 200), ("/getcookie", 200), ("/nowhere", 404), ("/setcookie", 413)]
 
 
-def https_answer(proxy, context, path: str):
+def https_answer(site, context, path: str):
     """GET path over https; /setcookie is posted, over the body limit, for nginx's own 413."""
     if path != "/setcookie":
-        return fetch(proxy.url + path, context=context)
-    post = same_origin(proxy, "")
+        return fetch(site.url + path, context=context)
+    post = form_from_page(site.url, "")
     post["body"] = b"nm=" + b"a" * MAX_BODY_SIZE
-    return fetch(proxy.url + path, **post, context=context)
+    return fetch(site.url + path, **post, context=context)
 
 
 @pytest.mark.parametrize(("path", "status"), HTTPS_ANSWERS)
-def test_every_https_answer_has_the_security_headers_once(proxy, context, path, status):
+def test_every_https_answer_has_the_security_headers_once(site, tls, path, status):
     """The app's answers carry its own; nginx's own (413) the same three, added by nginx."""
-    answer = https_answer(proxy, context, path)
+    answer = https_answer(site, tls.context, path)
     assert answer.status == status
     assert answer.values("X-Content-Type-Options") == ["nosniff"]
     assert answer.values("Referrer-Policy") == ["same-origin"]
@@ -389,10 +338,10 @@ def test_every_https_answer_has_the_security_headers_once(proxy, context, path, 
     assert policy == (NGINX_CSP if status == 413 else CSP)
 
 
-def test_nginx_answers_for_an_instance_that_is_down_with_the_security_headers(nginx, tls, context):
+def test_nginx_answers_for_an_instance_that_is_down_with_the_security_headers(start_nginx, tls):
     """502 when no instance answers: nginx's page, with the headers the app would have sent."""
-    with run_nginx(nginx, [free_port(), free_port()], tls[0]) as proxy:
-        answer = fetch(proxy.url + "/", context=context)
+    site = start_nginx(free_port(), free_port())
+    answer = fetch(site.url + "/", context=tls.context)
     assert answer.status == 502
     assert answer.values("X-Content-Type-Options") == ["nosniff"]
     assert answer.values("Referrer-Policy") == ["same-origin"]
@@ -400,9 +349,9 @@ def test_nginx_answers_for_an_instance_that_is_down_with_the_security_headers(ng
 
 
 @pytest.mark.parametrize(("path", "status"), HTTPS_ANSWERS)
-def test_every_https_answer_has_hsts_and_no_version(proxy, context, path, status):
+def test_every_https_answer_has_hsts_and_no_version(site, tls, path, status):
     """The app's answers and nginx's own (413): HSTS (`always`), and Server without a version."""
-    answer = https_answer(proxy, context, path)
+    answer = https_answer(site, tls.context, path)
     assert answer.status == status
     assert answer.values("Strict-Transport-Security") == ["max-age=63072000"]
     max_age = int(answer.header("Strict-Transport-Security").removeprefix("max-age="))
@@ -414,24 +363,24 @@ def test_every_https_answer_has_hsts_and_no_version(proxy, context, path, status
 @pytest.mark.parametrize(
     ("scheme", "data", "status"),
     [
-        ("http", request(), 301),
+        ("http", raw_request(host=SITE_NAME), 301),
         # A request line nginx cannot parse: its own 400 page, from the default server.
         ("http", b"GET /\x00 HTTP/1.1\r\n\r\n", 400),
         ("https", b"GET /\x00 HTTP/1.1\r\n\r\n", 400),
     ],
     ids=["redirect", "http-bad-request", "https-bad-request"],
 )
-def test_nginx_pages_name_no_version(proxy, context, scheme, data, status):
+def test_nginx_pages_name_no_version(site, tls, scheme, data, status):
     """Plain http sends no HSTS (browsers ignore it there); neither says which nginx this is."""
     if scheme == "http":
-        raw = send_raw(proxy.http_port, data)
+        raw = send_raw(site.http_port, data)
     else:
         with (
-            socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10) as sock,
-            context.wrap_socket(sock, server_hostname=SITE_NAME) as tls,
+            socket.create_connection(("127.0.0.1", site.https_port), timeout=10) as sock,
+            tls.context.wrap_socket(sock, server_hostname=SITE_NAME) as secure,
         ):
-            tls.sendall(data)
-            raw = receive_all(tls)
+            secure.sendall(data)
+            raw = receive_all(secure)
     answer = parse_response(raw)
     assert answer.status == status
     assert answer.header("Server") == "nginx"
@@ -460,18 +409,18 @@ MOZILLA_INTERMEDIATE_TLS12 = {
     ],
     ids=["1.0", "1.1", "1.2", "1.3"],
 )
-def test_tls_versions(proxy, version, accepted):
+def test_tls_versions(site, version, accepted):
     """TLS 1.2 and 1.3 only, refused as a version (not for lack of a suite), over the TLS 1.0 and
     1.1 that the http context allows (the test's, as Debian's nginx.conf does)."""
     context = probe_context(version)
     if accepted:
-        assert handshake(proxy, context)[0] == version.name.replace("_", ".")
+        assert handshake(site, context)[0] == version.name.replace("_", ".")
     else:
         with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_PROTOCOL_VERSION"):
-            handshake(proxy, context)
+            handshake(site, context)
 
 
-def test_tls12_offers_only_mozillas_intermediate_suites(proxy):
+def test_tls12_offers_only_mozillas_intermediate_suites(site):
     """Every TLS 1.2 suite this OpenSSL offers, one handshake each: only the profile's AEAD suites
     for the certificate's key (ECDSA) are accepted; the server refuses the others, among them the
     CBC suites an ECDSA certificate would allow (LUCKY13)."""
@@ -485,7 +434,7 @@ def test_tls12_offers_only_mozillas_intermediate_suites(proxy):
     accepted, refused = set(), set()
     for suite in sorted(suites):
         try:
-            accepted.add(handshake(proxy, probe_context(ssl.TLSVersion.TLSv1_2, f"{suite}:@SECLEVEL=0"))[1])
+            accepted.add(handshake(site, probe_context(ssl.TLSVersion.TLSv1_2, f"{suite}:@SECLEVEL=0"))[1])
         except ssl.SSLError as error:
             assert error.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE", (suite, error)
             refused.add(suite)
@@ -501,30 +450,30 @@ def test_tls12_offers_only_mozillas_intermediate_suites(proxy):
         ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"],
     ],
 )
-def test_the_client_picks_the_suite(proxy, offered):
+def test_the_client_picks_the_suite(site, offered):
     """ssl_prefer_server_ciphers off: the client's first choice, against the profile's order (the
     first case) and against OpenSSL's (the last)."""
     context = probe_context(ssl.TLSVersion.TLSv1_2, ":".join(offered))
-    assert handshake(proxy, context)[1] == offered[0]
+    assert handshake(site, context)[1] == offered[0]
 
 
-def test_sessions_resume_from_the_cache_without_tickets(proxy):
+def test_sessions_resume_from_the_cache_without_tickets(site):
     """ssl_session_cache and ssl_session_tickets off: a TLS 1.2 session comes back by its ID."""
     context = probe_context(ssl.TLSVersion.TLSv1_2)
-    _, _, session, resumed = handshake(proxy, context)
+    _, _, session, resumed = handshake(site, context)
     assert not resumed
     assert not session.has_ticket
-    assert handshake(proxy, context, session=session)[3]
+    assert handshake(site, context, session=session)[3]
 
 
 # What a client that never sends the end of its request, or never reads, is given (nginx.conf).
 CLIENT_TIMEOUT = 10
 
 
-def stall(proxy, context: ssl.SSLContext | None, data: bytes) -> tuple[float, bytes]:
+def stall(site, context: ssl.SSLContext | None, data: bytes) -> tuple[float, bytes]:
     """Send data, then nothing: how long until nginx closes the connection, and what it answered."""
     with contextlib.ExitStack() as stack:
-        sock = stack.enter_context(socket.create_connection(("127.0.0.1", proxy.https_port), timeout=60))
+        sock = stack.enter_context(socket.create_connection(("127.0.0.1", site.https_port), timeout=60))
         if context is not None:
             sock = stack.enter_context(context.wrap_socket(sock, server_hostname=SITE_NAME))
         sock.sendall(data)
@@ -533,7 +482,7 @@ def stall(proxy, context: ssl.SSLContext | None, data: bytes) -> tuple[float, by
         return time.monotonic() - started, received
 
 
-def test_the_timeouts_end_stalled_clients(proxy, context):
+def test_the_timeouts_end_stalled_clients(site, tls):
     """A client that stops sending (in the TLS handshake, the headers or the body), or stays idle
     after an answer, is dropped after CLIENT_TIMEOUT seconds (nginx's default: 60 or 75 s)."""
     body_head = (
@@ -543,12 +492,12 @@ def test_the_timeouts_end_stalled_clients(proxy, context):
     keep_alive = f"GET / HTTP/1.1\r\nHost: {SITE_NAME}\r\n\r\n"
     stalls = {
         "handshake": (None, b""),
-        "headers": (context, f"GET / HTTP/1.1\r\nHost: {SITE_NAME}\r\nAccept: ".encode()),
-        "body": (context, body_head.encode()),
-        "idle": (context, keep_alive.encode()),
+        "headers": (tls.context, f"GET / HTTP/1.1\r\nHost: {SITE_NAME}\r\nAccept: ".encode()),
+        "body": (tls.context, body_head.encode()),
+        "idle": (tls.context, keep_alive.encode()),
     }
     with concurrent.futures.ThreadPoolExecutor(len(stalls)) as pool:
-        futures = {kind: pool.submit(stall, proxy, *arguments) for kind, arguments in stalls.items()}
+        futures = {kind: pool.submit(stall, site, *arguments) for kind, arguments in stalls.items()}
         results = {kind: future.result() for kind, future in futures.items()}
     for kind, (waited, received) in results.items():
         assert CLIENT_TIMEOUT - 0.5 <= waited < CLIENT_TIMEOUT + 10, (kind, waited)
@@ -566,21 +515,16 @@ REFUSALS = 20
 MAX_POSTS = 200
 
 
-def test_posts_are_rate_limited_per_address(proxy, context):
+def test_posts_are_rate_limited_per_address(site, tls):
     """limit_req on POST, at any speed of the client: of posts sent one after another from one
     address, the first POST_BURST + 1 pass, then at most POST_RATE a second more while they are
     sent, and the others get 429; its GETs, and posts from another address, still pass."""
-    post = same_origin(proxy, "alice")
-    connection = SiteHTTPSConnection(
-        SITE_NAME, proxy.https_port, timeout=10, source_address=("127.0.0.4", 0), context=context
-    )
+    post = form_from_page(site.url, "alice")
     answers = []
     started = time.monotonic()
-    with contextlib.closing(connection):
+    with contextlib.closing(connect(site.url, "127.0.0.4", tls.context)) as connection:
         while len(answers) < MAX_POSTS and [answer.status for answer in answers].count(429) < REFUSALS:
-            connection.request(url="/setcookie", **post)
-            response = connection.getresponse()
-            answers.append(Answer(response.status, response.getheaders(), response.read(), response.reason))
+            answers.append(exchange(connection, "/setcookie", **post))
     elapsed = time.monotonic() - started
     statuses = [answer.status for answer in answers]
     assert statuses[: POST_BURST + 1] == [200] * (POST_BURST + 1)
@@ -591,114 +535,11 @@ def test_posts_are_rate_limited_per_address(proxy, context):
     assert statuses.count(200) <= POST_BURST + 1 + POST_RATE * (elapsed + 0.001), (statuses, elapsed)
     limited = answers[statuses.index(429)]
     assert limited.header("Strict-Transport-Security") == "max-age=63072000"
-    assert fetch(proxy.url + "/", source="127.0.0.4", context=context).status == 200
-    assert fetch(proxy.url + "/setcookie", **post, source="127.0.0.5", context=context).status == 200
+    assert fetch(site.url + "/", source="127.0.0.4", context=tls.context).status == 200
+    assert fetch(site.url + "/setcookie", **post, source="127.0.0.5", context=tls.context).status == 200
 
 
-# A rolling restart through deploy/nginx.conf: the load, and what each of its requests must get.
-
-# The request lines of the load, and the status each must be answered with.
-LOAD_STATUSES = {
-    "GET /": 200,
-    "GET /getcookie": 200,
-    "POST /setcookie": 200,
-    "POST /deletecookie": 303,
-}
-
-# limit_req lets 21 posts from an address it has not seen through at once (burst=20): each
-# connection of the load comes from an address of its own and sends 20 requests, at any speed.
-REQUESTS_PER_ADDRESS = 20
-
-
-class Load:
-    """GETs and POSTs through nginx from a few threads, until stopped: every answer counted by its
-    request line and status (a /getcookie that welcomes nobody by "200 without welcome"), every
-    failure to get one by the exception's name."""
-
-    def __init__(self, proxy, context: ssl.SSLContext, cookie: str) -> None:
-        self.proxy = proxy
-        self.context = context
-        self.cookie = cookie
-        self.outcomes: collections.Counter[tuple[str, int | str]] = collections.Counter()
-        self.changed = threading.Condition()
-        self.stopping = threading.Event()
-        gets, posts = ["GET /", "GET /getcookie"], ["POST /setcookie", "POST /deletecookie"]
-        # Two threads of GETs, two of POSTs, each from addresses 127.<thread>.x.y of its own.
-        self.threads = [
-            threading.Thread(target=self.run, args=(number, lines))
-            for number, lines in enumerate([gets, posts, gets, posts], start=1)
-        ]
-
-    def request(self, line: str) -> dict:
-        """http.client's request() arguments for a request line of the load, as a browser on the
-        site sends it: with the cookie; a post from the site's own page, the login form or none."""
-        method, path = line.split()
-        if method == "GET":
-            return {"method": method, "url": path, "headers": {"Cookie": self.cookie}}
-        post = same_origin(self.proxy, "alice")
-        if path == "/deletecookie":
-            post["body"] = b""
-        return {"url": path, **post, "headers": {**post["headers"], "Cookie": self.cookie}}
-
-    def run(self, thread: int, lines: list[str]) -> None:
-        connection = None
-        for count in range(1_000_000):
-            if self.stopping.is_set():
-                break
-            if count % REQUESTS_PER_ADDRESS == 0:
-                if connection is not None:
-                    connection.close()
-                number = count // REQUESTS_PER_ADDRESS
-                address = f"127.{thread}.{number // 250 % 250}.{number % 250 + 1}"
-                connection = SiteHTTPSConnection(
-                    SITE_NAME,
-                    self.proxy.https_port,
-                    timeout=10,
-                    source_address=(address, 0),
-                    context=self.context,
-                )
-            line = lines[count % len(lines)]
-            try:
-                connection.request(**self.request(line))
-                response = connection.getresponse()
-                body = response.read()
-            except (OSError, http.client.HTTPException) as error:
-                outcome: int | str = type(error).__name__
-                connection.close()
-            else:
-                outcome = response.status
-                if line == "GET /getcookie" and outcome == 200 and welcome("alice").encode() not in body:
-                    outcome = f"{response.status} without welcome"
-            with self.changed:
-                self.outcomes[line, outcome] += 1
-                self.changed.notify_all()
-        if connection is not None:
-            connection.close()
-
-    def counts(self) -> collections.Counter:
-        with self.changed:
-            return collections.Counter(self.outcomes)
-
-    def wait_answers(self, count: int) -> None:
-        """Wait until count more requests have been answered, or failed."""
-        with self.changed:
-            goal = self.outcomes.total() + count
-            assert self.changed.wait_for(
-                lambda: self.outcomes.total() >= goal or not all(t.is_alive() for t in self.threads), 60
-            ), "the load stalled"
-        assert all(thread.is_alive() for thread in self.threads), "the load stopped"
-
-    def __enter__(self) -> "Load":
-        self.started = time.monotonic()
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
-        self.seconds = time.monotonic() - self.started
+# A rolling restart through deploy/nginx.conf, under a load (tests.helpers.load).
 
 
 def stop_by_pid(server) -> None:
@@ -708,62 +549,53 @@ def stop_by_pid(server) -> None:
     assert server.process.wait(timeout=60) == 0, server.output()
 
 
-def failures(outcomes: collections.Counter) -> int:
-    """The answers with a status of 500 or more, and the requests that got no answer."""
-    return sum(
-        count for (_, outcome), count in outcomes.items() if not isinstance(outcome, int) or outcome >= 500
-    )
-
-
-def test_a_rolling_restart_drops_no_request(nginx, tls, context):
+def test_a_rolling_restart_drops_no_request(start_server, start_nginx, tls):
     """Two instances behind deploy/nginx.conf, under a load of GETs and POSTs; the first stopped
     (SIGTERM) and started again, and once it answers, the second: every request is answered as it
     would be without the restarts (no 502, no error), and nginx served requests all along."""
-    ports = [free_port(), free_port()]
-    with contextlib.ExitStack() as stack:
-        servers = [stack.enter_context(instance(port=port)) for port in ports]
-        proxy = stack.enter_context(run_nginx(nginx, ports, tls[0]))
-        login = fetch(proxy.url + "/setcookie", **same_origin(proxy, "alice"), context=context)
-        windows = []
-        with Load(proxy, context, login.cookie_pair()) as load:
-            load.wait_answers(100)
-            started = time.monotonic()
-            for index, port in enumerate(ports):
-                before, began = load.counts(), time.monotonic()
-                stop_by_pid(servers[index])
-                # serve() returns once the instance answers GET / itself, not through nginx.
-                servers[index] = stack.enter_context(instance(port=port))
-                windows.append((load.counts() - before, time.monotonic() - began))
-            restarts = time.monotonic() - started
-            load.wait_answers(100)
-        proxy_log = proxy.output()
+    servers = [start_server(*INSTANCE), start_server(*INSTANCE)]
+    site = start_nginx(*[server.port for server in servers])
+    login = fetch(site.url + "/setcookie", **form_from_page(site.url, "alice"), context=tls.context)
+    windows = []
+    # Two threads of GETs, two of posts: each line of EXPECTED.
+    gets, posts = ("GET /", "GET /getcookie"), ("POST /setcookie", "POST /deletecookie")
+    with Load(site.url, login.cookie_pair(), tls.context, (gets, posts, gets, posts)) as load:
+        load.wait_succeeded(100)
+        started = time.monotonic()
+        for index, server in enumerate(servers):
+            before, began = load.counts(), time.monotonic()
+            stop_by_pid(server)
+            # It is started once it answers GET / itself, not through nginx.
+            servers[index] = start_server(*INSTANCE, port=server.port)
+            windows.append((load.counts() - before, time.monotonic() - began))
+        restarts = time.monotonic() - started
+        load.wait_succeeded(100)
     outcomes = load.counts()
     # Each failed try logs why: an instance refused the connection, or cut it off (one that stops
     # resets the connections it had not accepted yet); nginx passed the request on to the other.
-    tries = collections.Counter(re.findall(r"\[error\] \d+#\d+: \*\d+ ([^,]+), client: ", proxy_log))
+    tries = collections.Counter(re.findall(r"\[error\] \d+#\d+: \*\d+ ([^,]+), client: ", site.output()))
     print(
-        f"\nrolling restart: {outcomes.total()} requests over {load.seconds:.1f} s, the restarts"
-        f" {restarts:.1f} s of it; {failures(outcomes)} failed; by request and status:"
+        f"\nrolling restart: {load.summary()}; the restarts {restarts:.1f} s of it; by request and status:"
         f" {dict(sorted(outcomes.items(), key=str))}; requests and seconds of each restart:"
         f" {[(window.total(), round(seconds, 1)) for window, seconds in windows]}; nginx's failed tries:"
         f" {dict(tries)}"
     )
-    assert failures(outcomes) == 0, outcomes
-    assert set(outcomes) == set(LOAD_STATUSES.items()), outcomes
+    assert load.failures() == {}, outcomes
+    assert set(outcomes) == set(EXPECTED.items()), outcomes
     for window, _ in windows:
         assert window.total() > 0, windows
     # The restarts were felt: nginx found an instance down, and passed requests on.
     assert tries["connect() failed (111: Connection refused) while connecting to upstream"] > 0, tries
 
 
-def test_testssl_rates_nothing_high(proxy, tls):
+def test_testssl_rates_nothing_high(site, tls):
     """testssl.sh against the test nginx (its protocol, cipher, server default, header and
     vulnerability checks; the client simulation, which rates nothing, is left out): no finding
     rated HIGH or CRITICAL but the ones forgiven below, each for its reason."""
     testssl = require_executable(
         "testssl", "/usr/bin/testssl.sh", install="Debian: apt-get install testssl.sh"
     )
-    folder, _ = tls
+    folder = tls.folder
     forgiven = {
         # ssl_prefer_server_ciphers off, as Mozilla's profile says: every suite offered is AEAD with
         # forward secrecy, so the client's pick is as good. testssl 3.0 rates any such server HIGH.
@@ -778,7 +610,7 @@ def test_testssl_rates_nothing_high(proxy, tls):
         *("-p", "-s", "-f", "-P", "-S", "-h", "-U"),
         # The site's name, reached on loopback; no DNS lookups at all; the test's authority trusted.
         *("--ip", "127.0.0.1", "--nodns", "none", "--add-ca", str(folder / "ca.pem")),
-        *("--jsonfile", str(report), proxy.url),
+        *("--jsonfile", str(report), site.url),
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert report.exists(), run.stdout + run.stderr
@@ -881,14 +713,10 @@ def unit_env(credentials: Path) -> dict[str, str | None]:
 
 
 def credential(folder: Path, *keys: str) -> Path:
-    """The keys file as systemd copies it into the credentials directory, named as LoadCredential names
-    it (so SECRET_KEY_FILE must name it too): readable by its user only."""
+    """The credentials directory folder, returned, with the keys file as systemd copies it there, named
+    as LoadCredential names it (so SECRET_KEY_FILE must name it too): readable by its user only."""
     folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / unit_settings()["LoadCredential"][0].partition(":")[0]
-    if path.exists():
-        path.chmod(0o600)
-    path.write_text("".join(f"{key}\n" for key in keys))
-    path.chmod(0o400)
+    key_file(folder / unit_settings()["LoadCredential"][0].partition(":")[0], *keys, mode=0o400)
     return folder
 
 
@@ -919,38 +747,33 @@ BROKEN_CONFIGS = {
 
 
 @pytest.mark.parametrize("broken", BROKEN_CONFIGS)
-def test_a_reload_with_a_broken_config_is_refused_and_the_instance_serves_on(tmp_path, broken):
+def test_a_reload_with_a_broken_config_is_refused_and_the_instance_serves_on(start_server, tmp_path, broken):
     """The unit's ExecReload lines, as systemd runs them, against its ExecStart: with gunicorn.conf.py
     broken or gone, the check fails, no HUP is sent, and the instance serves on with its keys; put
     right, the next reload takes the new keys."""
-    root = tmp_path / "opt"
-    root.mkdir()
-    for name in ("wsgiapp.py", "gunicorn.conf.py"):
-        shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "html", root / "html")
+    root = copy_of_the_app(tmp_path / "opt")
     credentials = credential(tmp_path / "credentials", TEST_KEY)
     env = unit_env(credentials)
-    port = free_port()
-    command = as_systemd_runs(unit_settings()["ExecStart"][0], root, port)
-    with serve(command, port, env=env, cwd=root) as app:
-        before = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
-        spoil, message = BROKEN_CONFIGS[broken]
-        config = root / "gunicorn.conf.py"
-        spoil(config)
-        credential(credentials, NEW_KEY, TEST_KEY)
-        status, output = reload_as_systemd(root, port, app.process.pid, env)
-        assert status == 1
-        assert message in output
-        assert "Handling signal: hup" not in app.output()
-        assert app.process.poll() is None
-        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": before}).text
-        same = fetch(app.url + "/setcookie", **form("bob")).cookie_pair()
-        assert same == signed("bob", TEST_KEY, at=issued_at(same))
+    exec_start = unit_settings()["ExecStart"][0]
+    app = start_server(command=partial(as_systemd_runs, exec_start, root), key=None, env=env, cwd=root)
+    before = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
+    spoil, message = BROKEN_CONFIGS[broken]
+    config = root / "gunicorn.conf.py"
+    spoil(config)
+    credential(credentials, NEW_KEY, TEST_KEY)
+    status, output = reload_as_systemd(root, app.port, app.process.pid, env)
+    assert status == 1
+    assert message in output
+    assert "Handling signal: hup" not in app.output()
+    assert app.process.poll() is None
+    assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": before}).text
+    same = fetch(app.url + "/setcookie", **form("bob")).cookie_pair()
+    assert same == signed("bob", TEST_KEY, at=issued_at(same))
 
-        shutil.copy(ROOT / "gunicorn.conf.py", config)
-        assert reload_as_systemd(root, port, app.process.pid, env)[0] == 0
-        wait_for(lambda: signs_with(app, NEW_KEY), output=app.output)
-        assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": before}).text
+    shutil.copy(ROOT / "gunicorn.conf.py", config)
+    assert reload_as_systemd(root, app.port, app.process.pid, env)[0] == 0
+    wait_for(lambda: signs_with(app, NEW_KEY), output=app.output)
+    assert welcome("alice") in fetch(app.url + "/getcookie", headers={"Cookie": before}).text
 
 
 def signs_with(app, key: str) -> bool:
@@ -958,20 +781,19 @@ def signs_with(app, key: str) -> bool:
     return cookie == signed("carol", key, at=issued_at(cookie))
 
 
-def test_the_units_command_serves_with_the_keys_of_its_credential(tmp_path):
+def test_the_units_command_serves_with_the_keys_of_its_credential(start_server, tmp_path):
     """ExecStart as systemd runs it, with this repository for /opt/wsgiapp, the port for %i and a
     folder for the credentials directory (%d), in an environment without a home or state folder,
     as a dynamic user has: it signs with the first key of the file and accepts the others."""
-    port = free_port()
     credentials = credential(tmp_path / "credentials", NEW_KEY, TEST_KEY)
     settings = unit_settings()
-    command = as_systemd_runs(settings["ExecStart"][0], ROOT, port)
     assert settings["WorkingDirectory"] == [UNIT_ROOT]
-    with serve(command, port, env=unit_env(credentials), cwd=ROOT) as app:
-        assert f"Listening at: http://127.0.0.1:{port}" in app.output()
-        cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
-        assert cookie == signed("alice", NEW_KEY, at=issued_at(cookie))
-        assert "can be read by every user" not in app.output()
-        old = fetch(app.url + "/getcookie", headers={"Cookie": signed("alice", TEST_KEY)})
-        assert welcome("alice") in old.text
+    command = partial(as_systemd_runs, settings["ExecStart"][0], ROOT)
+    app = start_server(command=command, key=None, env=unit_env(credentials))
+    assert f"Listening at: http://127.0.0.1:{app.port}" in app.output()
+    cookie = fetch(app.url + "/setcookie", **form("alice")).cookie_pair()
+    assert cookie == signed("alice", NEW_KEY, at=issued_at(cookie))
+    assert "can be read by every user" not in app.output()
+    old = fetch(app.url + "/getcookie", headers={"Cookie": signed("alice", TEST_KEY)})
+    assert welcome("alice") in old.text
     assert not os.path.exists("/nonexistent")

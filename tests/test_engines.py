@@ -22,9 +22,6 @@ from pathlib import Path
 import pytest
 
 from bench.servers import CHROMIUM_ARGS
-from bench.servers import free_port
-from bench.servers import gunicorn_command
-from bench.servers import serve
 from bench.servers import wait_for
 from tests.helpers.answer import SITE_NAME
 from tests.helpers.engines import LoopbackProxy
@@ -36,14 +33,10 @@ from tests.helpers.engines import minibrowser
 from tests.helpers.engines import webkit_driver
 from tests.helpers.engines import webkit_session
 from tests.helpers.engines import xvfb
-from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
-from tests.helpers.servers import make_tls
 from tests.helpers.servers import require
 from tests.helpers.servers import require_chromium
-from tests.helpers.servers import require_nginx
-from tests.helpers.servers import run_nginx
 from tests.helpers.sites import NeighbourPage
 from tests.helpers.sites import attacker_page
 from tests.helpers.sites import served
@@ -78,37 +71,22 @@ class Target:
         return re.findall(pattern, self.log()[since:])
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory) -> Path:
-    """The site's certificate, key and authority (make_tls)."""
-    folder = tmp_path_factory.mktemp("tls")
-    make_tls(folder)
-    return folder
-
-
 @pytest.fixture(scope="module", params=["http", "https"])
-def target(request, tls) -> Iterator[Target]:
-    """gunicorn over http on 127.0.0.1, or the site as deployed: deploy/nginx.conf over https in
-    front of two gunicorn instances, under its name."""
-    with contextlib.ExitStack() as stack:
-        if request.param == "http":
-            port = free_port()
-            app = stack.enter_context(serve(gunicorn_command(port), port, env={"SECRET_KEY": TEST_KEY}))
-            yield Target("http", app.url, "127.0.0.1", "userID", "localhost", app.output)
-        else:
-            nginx = require_nginx()
-            ports = [free_port(), free_port()]
-            for port in ports:
-                stack.enter_context(serve(gunicorn_command(port), port, env={"SECRET_KEY": TEST_KEY}))
-            site = stack.enter_context(run_nginx(nginx, ports, tls))
-            access_log = site.folder / "access.log"
-            yield Target(
-                "https", site.url, SITE_NAME, "__Host-userID", "127.0.0.1", access_log.read_text, tls
-            )
+def target(request, tls) -> Target:
+    """gunicorn over http on 127.0.0.1 (the app fixture), or the site as deployed (the site fixture):
+    deploy/nginx.conf over https in front of two gunicorn instances, under its name."""
+    if request.param == "http":
+        app = request.getfixturevalue("app")
+        return Target("http", app.url, "127.0.0.1", "userID", "localhost", app.output)
+    site = request.getfixturevalue("site")
+    access_log = site.folder / "access.log"
+    return Target(
+        "https", site.url, SITE_NAME, "__Host-userID", "127.0.0.1", access_log.read_text, tls.folder
+    )
 
 
 @pytest.fixture(scope="module")
-def proxy() -> Iterator[LoopbackProxy]:
+def loopback_proxy() -> Iterator[LoopbackProxy]:
     """The site's name on loopback, for the engines that cannot map a name themselves."""
     proxy = LoopbackProxy(SITE_NAME)
     proxy.start()
@@ -119,7 +97,7 @@ def proxy() -> Iterator[LoopbackProxy]:
 
 @pytest.fixture(scope="module", params=["chromium", "firefox", "webkit"])
 def engine(
-    request, tmp_path_factory, tls, proxy
+    request, tmp_path_factory, tls, loopback_proxy
 ) -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
     """A browser for the whole module, with a home folder of its own; yields what opens a fresh
     page (no cookie, no history) for one test."""
@@ -149,12 +127,12 @@ def engine(
             "acceptInsecureCerts": False,
             "proxy": {
                 "proxyType": "manual",
-                "httpProxy": f"127.0.0.1:{proxy.port}",
-                "sslProxy": f"127.0.0.1:{proxy.port}",
+                "httpProxy": f"127.0.0.1:{loopback_proxy.port}",
+                "sslProxy": f"127.0.0.1:{loopback_proxy.port}",
             },
         }
         with firefox(home, capabilities) as session:
-            session.trust(tls / "ca.pem")
+            session.trust(tls.folder / "ca.pem")
 
             @contextlib.contextmanager
             def open_firefox() -> Iterator[Session]:
@@ -168,12 +146,12 @@ def engine(
         binary = minibrowser()
         require("WebKitGTK's MiniBrowser", binary, "Debian: apt-get install webkit2gtk-driver")
         args = [
-            f"--proxy=http://127.0.0.1:{proxy.port}",
+            f"--proxy=http://127.0.0.1:{loopback_proxy.port}",
             "--ignore-host=127.0.0.1",
             "--ignore-host=localhost",
         ]
         with xvfb(home) as display, webkit_driver(home, display) as port:
-            yield lambda: webkit_session(port, binary, args, {SITE_NAME: tls / "cert.pem"})
+            yield lambda: webkit_session(port, binary, args, {SITE_NAME: tls.folder / "cert.pem"})
 
 
 @pytest.fixture

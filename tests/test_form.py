@@ -9,12 +9,12 @@ import pytest
 from gunicorn.http.errors import InvalidChunkSize
 
 import wsgiapp
-from tests.helpers.forms import form
+from tests.helpers.forms import form_body
 from tests.helpers.forms import form_of_size
 from tests.helpers.forms import multipart
 from tests.helpers.inprocess import BodyStream
 from tests.helpers.inprocess import call
-from tests.helpers.inprocess import login
+from tests.helpers.inprocess import submit_name
 from tests.helpers.oracle import MAX_BODY_SIZE
 from tests.helpers.oracle import MAX_FORM_PARTS
 from tests.helpers.oracle import MULTIPART
@@ -344,7 +344,7 @@ CUT = " The field shows it without the characters that cannot be shown."
     ],
 )
 def test_bad_names_get_the_form_again_with_what_was_typed_and_a_message(fields, error, shown):
-    assert post(form(fields, "urlencoded")[0]).exact == form_again(error, shown)
+    assert post(form_body(fields, "urlencoded")[0]).exact == form_again(error, shown)
 
 
 @pytest.mark.parametrize(
@@ -359,12 +359,12 @@ def test_bad_names_get_the_form_again_with_what_was_typed_and_a_message(fields, 
     ],
 )
 def test_emoji_sequences_and_other_scripts_are_names(client, name):
-    login(client, name)
+    submit_name(client, name)
     assert welcome(name) in client.get("/getcookie").get_data(as_text=True)
 
 
 def test_a_bad_name_leaves_an_existing_cookie_alone(client):
-    login(client, "alice")
+    submit_name(client, "alice")
     response = client.post("/setcookie", data={"nm": ""})
     assert response.status_code == 400
     assert "Set-Cookie" not in response.headers
@@ -381,7 +381,7 @@ def test_a_bad_name_leaves_an_existing_cookie_alone(client):
     ],
 )
 def test_names_are_escaped_in_the_page(client, name, escaped):
-    login(client, name)
+    submit_name(client, name)
     body = client.get("/getcookie").get_data(as_text=True)
     assert f"<h1>welcome {escaped}</h1>" in body
     assert name not in body

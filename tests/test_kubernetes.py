@@ -15,14 +15,17 @@ import pytest
 
 from bench.servers import free_port
 from bench.servers import wait_for
+from tests.helpers.answer import NGINX_CONF
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.containers import IMAGE
-from tests.helpers.containers import kubernetes_secret
+from tests.helpers.containers import USER
 from tests.helpers.containers import podman
 from tests.helpers.containers import runtime
+from tests.helpers.keys import kubernetes_secret
 from tests.helpers.oracle import MAX_BODY_SIZE
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import TEST_KEY as KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.servers import gunicorn_settings
@@ -32,14 +35,12 @@ from wsgiapp import ROUTES
 
 MANIFESTS = ROOT / "deploy" / "kubernetes" / "wsgiapp.yaml"
 CONTROLLER_CONFIG = ROOT / "deploy" / "kubernetes" / "ingress-nginx-config.yaml"
-NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 # What nginx uses where deploy/nginx.conf sets nothing (nginx.org, ngx_http_proxy_module).
 NGINX_DEFAULTS = {"proxy_read_timeout": "60s", "proxy_send_timeout": "60s"}
 # ingress-nginx syncs its upstreams at most every 1/0.3 s (--sync-rate-limit), and its nginx workers
 # take up to 1 s more to pick the change up: a pod is out of its upstreams this long after it stops.
 INGRESS_NGINX_UPDATE_SECONDS = 1 / 0.3 + 1
 ANNOTATION = "nginx.ingress.kubernetes.io/"
-KEY = "k" * 32
 
 
 @pytest.fixture(scope="module")
@@ -352,7 +353,9 @@ def test_the_pod_runs_under_podman_kube_play(image, resources, yaml, tmp_path):
     name = f"wsgiapp-kube-{os.getpid()}-{port}"
     played = tmp_path / "pod.yaml"
     played.write_text(
-        yaml.safe_dump(kube_pod(deployment, name, kubernetes_secret(tmp_path / "keys", KEY), port))
+        yaml.safe_dump(
+            kube_pod(deployment, name, kubernetes_secret(tmp_path / "keys", KEY, owner=USER), port)
+        )
     )
     url = f"http://127.0.0.1:{port}"
     # The network podman already has: kube play would add a network of its own to the machine's CNI setup.

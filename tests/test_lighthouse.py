@@ -9,10 +9,6 @@ import subprocess
 import pytest
 
 from bench.servers import CHROMIUM_ARGS
-from bench.servers import free_port
-from bench.servers import gunicorn_command
-from bench.servers import serve
-from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import signed
 from tests.helpers.servers import require
 from tests.helpers.servers import require_chromium
@@ -32,13 +28,6 @@ def lighthouse():
         "npm install lighthouse@12.2.3, then set WSGIAPP_LIGHTHOUSE to its bin/lighthouse",
     )
     return found
-
-
-@pytest.fixture(scope="module")
-def app():
-    port = free_port()
-    with serve(gunicorn_command(port), port, env={"SECRET_KEY": TEST_KEY}) as server:
-        yield server
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from tests.helpers.oracle import REDIRECT
 from tests.helpers.oracle import SECURITY_HEADERS
 from tests.helpers.oracle import SERVER_ERROR
 from tests.helpers.oracle import STATIC
+from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import URLENCODED
 from tests.helpers.oracle import message_answer
 from tests.helpers.oracle import page
@@ -35,8 +36,6 @@ from tests.helpers.oracle import signed
 from tests.helpers.oracle import status_line
 from tests.helpers.oracle import welcome_answer
 from tests.helpers.oracle import welcome_page
-
-KEY = "k" * 32
 
 # The form page and the files
 
@@ -164,10 +163,10 @@ def test_every_fixed_answer_is_exact(method, path):
 
 def test_a_freshly_imported_app_gives_the_same_exact_answers():
     module = fresh_module()
-    app = module.App(module.Settings((KEY,)))
+    app = module.App(module.Settings((TEST_KEY,)))
     for (method, path), expected in ANSWERS.items():
         assert call(method, path, app=app).exact == expected, (method, path)
-    answer = call("GET", "/getcookie", app=app, cookie=signed("al<i>ce", KEY))
+    answer = call("GET", "/getcookie", app=app, cookie=signed("al<i>ce", TEST_KEY))
     assert answer.exact == welcome_answer("al<i>ce")
     assert call("GET", "/getcookie", app=app).body == NOUSER
     assert call("HEAD", "/robots.txt", app=app).exact[1:] == (ANSWERS["GET", "/robots.txt"][1], b"")

@@ -20,6 +20,7 @@ from tests.helpers.answer import fetch
 from tests.helpers.docs import commands
 from tests.helpers.docs import doc_block
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import TEST_KEY
 from tests.helpers.servers import require_executable
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
@@ -136,7 +137,7 @@ def test_the_curl_sessions_server_on_a_taken_port_says_so_in_its_log(tmp_path):
         commands = [command for command, _ in session_on(port)]
         (start,) = [command for command in commands if command.startswith("gunicorn --daemon")]
         (check,) = [command for command in commands if command.startswith("grep ")]
-        env = shell_env(tmp_path, GUNICORN_CMD_ARGS=f"-c {ROOT / 'gunicorn.conf.py'}", SECRET_KEY="k" * 32)
+        env = shell_env(tmp_path, GUNICORN_CMD_ARGS=f"-c {ROOT / 'gunicorn.conf.py'}", SECRET_KEY=TEST_KEY)
         assert run_session([(f"{start}; echo exit $?", "")], tmp_path, env) == ["exit 0\n"]
         log = tmp_path / "gunicorn.log"
         wait_for(lambda: log.exists() and "Can't connect" in log.read_text(), 30)

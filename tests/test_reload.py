@@ -6,7 +6,6 @@ over two instances loses no login under load."""
 
 import contextlib
 import os
-import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -17,13 +16,17 @@ import pytest
 from bench.servers import Server
 from bench.servers import children
 from bench.servers import free_port
-from bench.servers import gunicorn_command
-from bench.servers import serve
 from bench.servers import wait_for
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
+from tests.helpers.keys import key_file
+from tests.helpers.live import copy_of_the_app
+from tests.helpers.live import live_server
+from tests.helpers.oracle import NEW_KEY
 from tests.helpers.oracle import NOT_FOUND
+from tests.helpers.oracle import OLD_KEY
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import TEST_KEY as KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import signed
@@ -37,26 +40,17 @@ from tests.helpers.servers import wait_for_workers
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
 
-KEY = "k" * 32
-OLD_KEY = "o" * 32
-NEW_KEY = "n" * 32
 WORKERS = 2
 REFUSED = "wsgiapp: reload refused, serving as before: "
-
-
-def key_file(path: Path, *keys: str) -> Path:
-    """Write the keys, one a line, into a file only its owner reads, as an operator would."""
-    path.write_text("".join(f"{key}\n" for key in keys))
-    path.chmod(0o600)
-    return path
 
 
 @contextlib.contextmanager
 def start(port: int, keys: Path, *options: str, cwd: Path = ROOT) -> Iterator[Server]:
     """gunicorn with 2 workers, signing with the keys of that file, once both have booted (a HUP before
     would count a late first worker as a reloaded one); the access log names the worker."""
-    command = gunicorn_command(port, "--workers", str(WORKERS), *ACCESS_LOG_WITH_PID, *options)
-    with serve(command, port, env={"SECRET_KEY_FILE": str(keys)}, cwd=cwd) as server:
+    env = {"SECRET_KEY_FILE": str(keys)}
+    options = ("--workers", str(WORKERS), *ACCESS_LOG_WITH_PID, *options)
+    with live_server(*options, key=None, env=env, port=port, cwd=cwd) as server:
         wait_for_workers(server, WORKERS)
         yield server
 
@@ -211,15 +205,6 @@ def test_a_reload_with_bad_settings_changes_nothing_and_says_why(tmp_path, case)
         renewed = login(app, "carol")
         assert renewed == signed("carol", NEW_KEY, at=issued_at(renewed))
         assert app_lines(app.output())[3:] == [("INFO", keys_line(NEW_KEY, KEY))]
-
-
-def copy_of_the_app(folder: Path) -> Path:
-    """wsgiapp.py, gunicorn.conf.py and html/ copied into folder, to be edited there."""
-    folder.mkdir()
-    for name in ("wsgiapp.py", "gunicorn.conf.py"):
-        shutil.copy(ROOT / name, folder / name)
-    shutil.copytree(ROOT / "html", folder / "html")
-    return folder
 
 
 def edit(path: Path, old: str, new: str) -> None:

@@ -23,7 +23,11 @@ from hypothesis import strategies as st
 
 from bench.servers import server_env
 from tests.helpers.inprocess import BufferedClient
+from tests.helpers.keys import key_file
+from tests.helpers.keys import kubernetes_secret
+from tests.helpers.oracle import OLD_KEY
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import sign
@@ -37,8 +41,6 @@ from wsgiapp import log_handler
 from wsgiapp import settings_from
 from wsgiapp import settings_or_exit
 
-KEY = "k" * 32
-OLD_KEY = "o" * 32
 OLDER_KEY = "p" * 32
 NOT_PRINTABLE = (
     "holds a character that is not printable: a control character, or a space other than the ASCII one"
@@ -69,36 +71,36 @@ def log_records(caplog):
 
 
 def test_settings_as_given():
-    assert settings_from({"SECRET_KEY": KEY}) == Settings((KEY,), None)
-    env = {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}", "COOKIE_MAX_AGE": "3600"}
-    assert settings_from(env) == Settings((KEY, OLD_KEY, OLDER_KEY), 3600)
+    assert settings_from({"SECRET_KEY": TEST_KEY}) == Settings((TEST_KEY,), None)
+    env = {"SECRET_KEY": TEST_KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}", "COOKIE_MAX_AGE": "3600"}
+    assert settings_from(env) == Settings((TEST_KEY, OLD_KEY, OLDER_KEY), 3600)
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"SECRET_KEY": f" {KEY}"}, "SECRET_KEY has whitespace at its start or end"),
-        ({"SECRET_KEY": f"{KEY}\t"}, "SECRET_KEY has whitespace at its start or end"),
-        ({"SECRET_KEY": f"{KEY}\n"}, "SECRET_KEY has whitespace at its start or end"),
+        ({"SECRET_KEY": f" {TEST_KEY}"}, "SECRET_KEY has whitespace at its start or end"),
+        ({"SECRET_KEY": f"{TEST_KEY}\t"}, "SECRET_KEY has whitespace at its start or end"),
+        ({"SECRET_KEY": f"{TEST_KEY}\n"}, "SECRET_KEY has whitespace at its start or end"),
         (
-            {"SECRET_KEY": f"{KEY},x"},
+            {"SECRET_KEY": f"{TEST_KEY},x"},
             "SECRET_KEY holds a comma, so it could not be listed in SECRET_KEY_FALLBACKS",
         ),
-        ({"SECRET_KEY": f"{KEY}\x00x"}, f"SECRET_KEY {NOT_PRINTABLE}"),
-        ({"SECRET_KEY": f"{KEY}\x00"}, f"SECRET_KEY {NOT_PRINTABLE}"),
+        ({"SECRET_KEY": f"{TEST_KEY}\x00x"}, f"SECRET_KEY {NOT_PRINTABLE}"),
+        ({"SECRET_KEY": f"{TEST_KEY}\x00"}, f"SECRET_KEY {NOT_PRINTABLE}"),
         # Invisible, yet not the same key: a no-break space and a zero-width space.
-        ({"SECRET_KEY": f"{KEY[:16]}\u00a0{KEY[16:]}"}, f"SECRET_KEY {NOT_PRINTABLE}"),
-        ({"SECRET_KEY": f"{KEY[:16]}\u200b{KEY[16:]}"}, f"SECRET_KEY {NOT_PRINTABLE}"),
+        ({"SECRET_KEY": f"{TEST_KEY[:16]}\u00a0{TEST_KEY[16:]}"}, f"SECRET_KEY {NOT_PRINTABLE}"),
+        ({"SECRET_KEY": f"{TEST_KEY[:16]}\u200b{TEST_KEY[16:]}"}, f"SECRET_KEY {NOT_PRINTABLE}"),
         (
-            {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY}, {OLDER_KEY}"},
+            {"SECRET_KEY": TEST_KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY}, {OLDER_KEY}"},
             "key 2 of SECRET_KEY_FALLBACKS has whitespace at its start or end",
         ),
         (
-            {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},,{OLDER_KEY}"},
+            {"SECRET_KEY": TEST_KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},,{OLDER_KEY}"},
             "key 2 of SECRET_KEY_FALLBACKS is empty",
         ),
         (
-            {"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},"},
+            {"SECRET_KEY": TEST_KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},"},
             "key 2 of SECRET_KEY_FALLBACKS is empty",
         ),
         (
@@ -129,8 +131,8 @@ def test_a_short_key_is_accepted_with_a_warning_in_the_log(caplog):
     ("value", "seconds"), [("", None), ("1", 1), ("3600", 3600), ("86400", 86400), ("0400", 400)]
 )
 def test_cookie_max_age_is_the_cookies_max_age(value, seconds):
-    settings = settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value})
-    assert settings == Settings((KEY,), seconds)
+    settings = settings_from({"SECRET_KEY": TEST_KEY, "COOKIE_MAX_AGE": value})
+    assert settings == Settings((TEST_KEY,), seconds)
     client = BufferedClient(validator(App(settings)))
     cookie = client.post("/setcookie", data={"nm": "a"}).headers["Set-Cookie"]
     max_ages = [part for part in cookie.split("; ") if part.startswith("Max-Age=")]
@@ -139,7 +141,7 @@ def test_cookie_max_age_is_the_cookies_max_age(value, seconds):
 
 @pytest.mark.parametrize("value", ["0", "000", "-5", "1.5", "soon", "١٢", "٣", " 60", "abc", "+60", "6 0"])
 def test_a_cookie_max_age_that_is_not_a_positive_whole_number_stops_with_one_line(caplog, value):
-    assert stopped(caplog, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
+    assert stopped(caplog, {"SECRET_KEY": TEST_KEY, "COOKIE_MAX_AGE": value}) == one_line(
         f"COOKIE_MAX_AGE must be a positive whole number of seconds, not {value!r}"
     )
 
@@ -157,11 +159,11 @@ def test_a_bad_max_age_stops_before_a_key_file_is_made(tmp_path, caplog):
 def test_a_key_file_holds_keys_one_a_line_the_first_signing(tmp_path, caplog):
     """Blank lines and lines of spaces are skipped, but counted; CRLF too; no newline needed at the end."""
     path = tmp_path / "keys"
-    path.write_text(f"\n{KEY}\r\n\n{OLD_KEY}\n   \nshort\n{OLDER_KEY}")
+    path.write_text(f"\n{TEST_KEY}\r\n\n{OLD_KEY}\n   \nshort\n{OLDER_KEY}")
     path.chmod(0o600)
     with caplog.at_level(logging.WARNING, logger="wsgiapp"):
         assert settings_from({"SECRET_KEY_FILE": str(path)}) == Settings(
-            (KEY, OLD_KEY, "short", OLDER_KEY), None
+            (TEST_KEY, OLD_KEY, "short", OLDER_KEY), None
         )
     message = f"line 6 of SECRET_KEY_FILE {path} has 5 characters: use at least 32 random ones"
     assert log_records(caplog) == [("wsgiapp", "WARNING", f"wsgiapp: {message}")]
@@ -172,18 +174,18 @@ def test_a_key_file_holds_keys_one_a_line_the_first_signing(tmp_path, caplog):
     [
         (b"", "SECRET_KEY_FILE {path} holds no key"),
         (b"\n  \n\n", "SECRET_KEY_FILE {path} holds no key"),
-        (KEY.encode() + b" \n", "line 1 of SECRET_KEY_FILE {path} has whitespace at its start or end"),
+        (TEST_KEY.encode() + b" \n", "line 1 of SECRET_KEY_FILE {path} has whitespace at its start or end"),
         (
-            f"{KEY}\n\n {OLD_KEY}\n".encode(),
+            f"{TEST_KEY}\n\n {OLD_KEY}\n".encode(),
             "line 3 of SECRET_KEY_FILE {path} has whitespace at its start or end",
         ),
         (
-            f"{KEY},{OLD_KEY}\n".encode(),
+            f"{TEST_KEY},{OLD_KEY}\n".encode(),
             "line 1 of SECRET_KEY_FILE {path} holds a comma,"
             " so it could not be listed in SECRET_KEY_FALLBACKS",
         ),
         (
-            f"{KEY}\n{KEY},x\n".encode(),
+            f"{TEST_KEY}\n{TEST_KEY},x\n".encode(),
             "line 2 of SECRET_KEY_FILE {path} holds a comma,"
             " so it could not be listed in SECRET_KEY_FALLBACKS",
         ),
@@ -258,13 +260,13 @@ def test_a_key_file_that_is_not_a_regular_file_stops_at_once(tmp_path, caplog, k
 
 def test_a_key_file_over_64_kib_stops_with_one_line(tmp_path, caplog):
     path = tmp_path / "keys"
-    line = KEY + "\n"
+    line = TEST_KEY + "\n"
     lines = 64 * 1024 // len(line)
     # 64 KiB exactly, the rest of it blank lines: read.
     path.write_text(line * lines + "\n" * (64 * 1024 - lines * len(line)))
     path.chmod(0o600)
     assert path.stat().st_size == 64 * 1024
-    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys[0] == KEY
+    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys[0] == TEST_KEY
     with path.open("a") as file:
         file.write(line)
     assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
@@ -274,12 +276,12 @@ def test_a_key_file_over_64_kib_stops_with_one_line(tmp_path, caplog):
 
 def test_a_key_file_roots_or_the_apps_users_is_read(tmp_path, monkeypatch):
     """root's file, read by an app that runs as another user (a Kubernetes Secret), and that user's."""
-    path = private_key_file(tmp_path / "keys", KEY)
+    path = key_file(tmp_path / "keys", TEST_KEY)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert path.stat().st_uid == 0 or os.getuid() != 0
-    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (KEY,)
+    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (TEST_KEY,)
     monkeypatch.setattr(os, "geteuid", lambda: path.stat().st_uid)
-    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (KEY,)
+    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (TEST_KEY,)
 
 
 def test_a_key_file_that_fails_when_read_stops_with_the_systems_reason(caplog):
@@ -303,7 +305,7 @@ def test_a_key_file_another_user_owns_stops_with_one_line(tmp_path, caplog):
     if os.geteuid() != 0:
         pytest.skip("giving a file to another user takes root (CI runs as root)")
     path = tmp_path / "keys"
-    path.write_text(f"{KEY}\n")
+    path.write_text(f"{TEST_KEY}\n")
     path.chmod(0o644)
     os.chown(path, OTHER_USER, OTHER_USER)
     assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
@@ -316,7 +318,7 @@ def test_a_key_file_another_user_owns_stops_with_one_line(tmp_path, caplog):
 def test_the_key_file_with_another_key_setting_stops_with_one_line(tmp_path, caplog, other):
     """Refused before the file is read: whether it holds a key or is missing."""
     keys = tmp_path / "keys"
-    keys.write_text(KEY)
+    keys.write_text(TEST_KEY)
     for path in [keys, tmp_path / "missing"]:
         assert stopped(caplog, {"SECRET_KEY_FILE": str(path), other: OLD_KEY}) == one_line(
             f"SECRET_KEY_FILE and {other} are both set: drop {other}, and keep every key in the file,"
@@ -384,11 +386,11 @@ def test_of_processes_starting_together_all_use_the_key_the_first_one_made(tmp_p
     link = os.link
 
     def another_process_was_first(source, target):
-        path.write_text(f"{KEY}\n")
+        path.write_text(f"{TEST_KEY}\n")
         link(source, target)
 
     monkeypatch.setattr(os, "link", another_process_was_first)
-    assert settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys == (KEY,)
+    assert settings_from({"XDG_STATE_HOME": str(tmp_path)}).keys == (TEST_KEY,)
     assert os.listdir(path.parent) == ["secret_key"]
 
 
@@ -426,14 +428,14 @@ def test_with_no_home_there_is_no_place_for_the_generated_key(caplog, env):
 def test_cookie_max_age_is_at_most_400_days(caplog):
     """RFC 6265bis and Chrome cap a cookie's lifetime at 400 days; beyond it no date can be written
     for some values at all (year 33715)."""
-    assert settings_from({"SECRET_KEY": KEY, "COOKIE_MAX_AGE": "34560000"}).max_age == 34560000
+    assert settings_from({"SECRET_KEY": TEST_KEY, "COOKIE_MAX_AGE": "34560000"}).max_age == 34560000
     for value in ("34560001", "999999999999", "9" * 20):
-        assert stopped(caplog, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
+        assert stopped(caplog, {"SECRET_KEY": TEST_KEY, "COOKIE_MAX_AGE": value}) == one_line(
             f"COOKIE_MAX_AGE may be at most 34560000 seconds (400 days), not {value}"
         )
     # Past 20 digits, the number of digits: int() refuses more than 4,300 with an error of its own.
     for value in ("9" * 21, "0" * 21, "1" * 5000):
-        assert stopped(caplog, {"SECRET_KEY": KEY, "COOKIE_MAX_AGE": value}) == one_line(
+        assert stopped(caplog, {"SECRET_KEY": TEST_KEY, "COOKIE_MAX_AGE": value}) == one_line(
             f"COOKIE_MAX_AGE may be at most 34560000 seconds (400 days), not a number of {len(value)} digits"
         )
 
@@ -441,15 +443,9 @@ def test_cookie_max_age_is_at_most_400_days(caplog):
 # --- Keys you can trust -------------------------------------------------------------------------
 
 
-def private_key_file(path, *keys):
-    path.write_text("".join(f"{key}\n" for key in keys))
-    path.chmod(0o600)
-    return path
-
-
 @pytest.mark.parametrize("mode", [0o620, 0o602, 0o666, 0o777])
 def test_a_key_file_others_can_write_stops_with_one_line(tmp_path, caplog, mode):
-    path = private_key_file(tmp_path / "keys", KEY)
+    path = key_file(tmp_path / "keys", TEST_KEY)
     path.chmod(mode)
     assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
         f"SECRET_KEY_FILE {path} can be written by others than its owner: chmod go-w it"
@@ -458,31 +454,22 @@ def test_a_key_file_others_can_write_stops_with_one_line(tmp_path, caplog, mode)
 
 @pytest.mark.parametrize(("mode", "warned"), [(0o400, False), (0o600, False), (0o640, False), (0o644, True)])
 def test_a_key_file_every_user_can_read_is_used_with_one_warning(tmp_path, caplog, mode, warned):
-    path = private_key_file(tmp_path / "keys", KEY)
+    path = key_file(tmp_path / "keys", TEST_KEY)
     path.chmod(mode)
     with caplog.at_level(logging.WARNING, logger="wsgiapp"):
-        assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (KEY,)
+        assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (TEST_KEY,)
     message = f"SECRET_KEY_FILE {path} can be read by every user of the machine: chmod 600 it"
     assert log_records(caplog) == ([("wsgiapp", "WARNING", f"wsgiapp: {message}")] if warned else [])
 
 
-def kubernetes_secret(folder, mode=0o400):
-    """A Secret volume as the kubelet mounts it: keys -> ..data/keys, ..data -> ..<timestamp>/."""
-    version = folder / "..2026_11_30_12_00_00.000000001"
-    version.mkdir(parents=True)
-    private_key_file(version / "keys", KEY).chmod(mode)
-    (folder / "..data").symlink_to(version.name)
-    (folder / "keys").symlink_to("..data/keys")
-    return folder / "keys"
-
-
 def test_a_key_file_is_read_through_symbolic_links(tmp_path):
     """Kubernetes' Secret volumes and systemd's credentials are links: they are followed."""
-    assert settings_from({"SECRET_KEY_FILE": str(kubernetes_secret(tmp_path))}).keys == (KEY,)
+    path = kubernetes_secret(tmp_path, TEST_KEY) / "keys"
+    assert settings_from({"SECRET_KEY_FILE": str(path)}).keys == (TEST_KEY,)
 
 
 def test_a_key_file_behind_links_is_judged_by_the_file_they_lead_to(tmp_path, caplog):
-    path = kubernetes_secret(tmp_path, mode=0o666)
+    path = kubernetes_secret(tmp_path, TEST_KEY, mode=0o666) / "keys"
     assert stopped(caplog, {"SECRET_KEY_FILE": str(path)}) == one_line(
         f"SECRET_KEY_FILE {path} can be written by others than its owner: chmod go-w it"
     )
@@ -492,7 +479,7 @@ def test_a_generated_key_file_that_is_a_link_stops_with_one_line(tmp_path, caplo
     """Whoever could plant the link would choose the key: /etc/hostname is no secret."""
     folder = tmp_path / "wsgiapp"
     folder.mkdir(mode=0o700)
-    target = private_key_file(tmp_path / "chosen", KEY)
+    target = key_file(tmp_path / "chosen", TEST_KEY)
     (folder / "secret_key").symlink_to(target)
     assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key file {folder / 'secret_key'} cannot be read: it is a symbolic link"
@@ -509,7 +496,7 @@ def test_a_generated_key_in_a_folder_others_can_write_stops_with_one_line(tmp_pa
     folder = tmp_path / "wsgiapp"
     folder.mkdir()
     folder.chmod(mode)
-    private_key_file(folder / "secret_key", KEY)
+    key_file(folder / "secret_key", TEST_KEY)
     assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key's folder {folder} can be written by others than its owner: chmod go-w it"
     )
@@ -517,7 +504,7 @@ def test_a_generated_key_in_a_folder_others_can_write_stops_with_one_line(tmp_pa
 
 def test_a_generated_key_file_others_can_write_stops_with_one_line(tmp_path, caplog):
     (tmp_path / "wsgiapp").mkdir(mode=0o700)
-    path = private_key_file(tmp_path / "wsgiapp" / "secret_key", KEY)
+    path = key_file(tmp_path / "wsgiapp" / "secret_key", TEST_KEY)
     path.chmod(0o622)
     assert stopped(caplog, {"XDG_STATE_HOME": str(tmp_path)}) == one_line(
         f"the generated key file {path} can be written by others than its owner: chmod go-w it"
@@ -535,7 +522,7 @@ def test_a_generated_key_another_user_made_stops_with_one_line(tmp_path, caplog,
         pytest.skip("giving a file to another user takes root (CI runs as root)")
     folder = tmp_path / "wsgiapp"
     folder.mkdir(mode=0o700)
-    path = private_key_file(folder / "secret_key", KEY)
+    path = key_file(folder / "secret_key", TEST_KEY)
     owned = {"folder": folder, "file": path}[what]
     os.chown(owned, OTHER_USER, OTHER_USER)
     name = {"folder": f"the generated key's folder {folder}", "file": f"the generated key file {path}"}[what]
@@ -555,11 +542,11 @@ def python(code, env):
 
 def test_importing_the_module_builds_the_application_from_the_environment(tmp_path):
     """As a server imports it: `application` is built from the settings, and the log names its keys."""
-    env = server_env({"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": OLD_KEY}, tmp_path)
+    env = server_env({"SECRET_KEY": TEST_KEY, "SECRET_KEY_FALLBACKS": OLD_KEY}, tmp_path)
     sign_alice = "import wsgiapp; print(wsgiapp.application.cookie.signer.sign('alice').decode())"
     status, out, err = python(sign_alice, env)
-    assert (status, err) == (0, keys_line(KEY, OLD_KEY) + "\n")
-    assert out == sign("alice", KEY, at=issued_at(f"userID={out.strip()}")) + "\n"
+    assert (status, err) == (0, keys_line(TEST_KEY, OLD_KEY) + "\n")
+    assert out == sign("alice", TEST_KEY, at=issued_at(f"userID={out.strip()}")) + "\n"
 
 
 def test_a_bad_setting_stops_the_import_with_one_line(tmp_path):
@@ -629,14 +616,14 @@ def test_a_generated_key_that_cannot_be_written_stops_with_one_line(tmp_path, ca
 
 def test_building_the_app_names_its_keys_by_fingerprint(caplog):
     with caplog.at_level(logging.INFO, logger="wsgiapp"):
-        app = app_from({"SECRET_KEY": KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}"})
+        app = app_from({"SECRET_KEY": TEST_KEY, "SECRET_KEY_FALLBACKS": f"{OLD_KEY},{OLDER_KEY}"})
         app_from({"SECRET_KEY": OLD_KEY})
     assert log_records(caplog) == [
-        ("wsgiapp", "INFO", keys_line(KEY, OLD_KEY, OLDER_KEY)),
+        ("wsgiapp", "INFO", keys_line(TEST_KEY, OLD_KEY, OLDER_KEY)),
         ("wsgiapp", "INFO", keys_line(OLD_KEY)),
     ]
     value = app.cookie.signer.sign("alice").decode()
-    assert value == sign_payload("alice", KEY, at=issued_at(value))
+    assert value == sign_payload("alice", TEST_KEY, at=issued_at(value))
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from bench.servers import wait_for
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import TEST_KEY as KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import keys_line
 from tests.helpers.oracle import signed
@@ -32,10 +33,6 @@ from tests.helpers.servers import gunicorn_conf
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
-
-
-KEY = "k" * 32
-OLD_KEY = "o" * 32
 
 
 def test_workers_share_the_generated_key_without_the_config_file(tmp_path):

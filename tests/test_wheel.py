@@ -8,19 +8,16 @@ import venv
 
 import pytest
 
-from bench.servers import free_port
-from bench.servers import serve
 from tests.helpers.answer import fetch
 from tests.helpers.answer import form
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
 
 # Starts real servers: .ci/run runs these on every Python version (pyproject.toml, markers).
 pytestmark = [pytest.mark.slow, pytest.mark.every_python]
-
-KEY = "wheel-test-key-of-32-characters!"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +42,7 @@ def test_the_wheel_holds_the_module_and_the_templates(installed):
         capture_output=True,
         text=True,
         check=True,
-        env={"SECRET_KEY": KEY},
+        env={"SECRET_KEY": TEST_KEY},
         cwd=installed.parent,
     ).stdout.split()
     site_packages = (
@@ -57,25 +54,26 @@ def test_the_wheel_holds_the_module_and_the_templates(installed):
     ]
 
 
-def test_the_installed_wheel_serves_the_pages_from_any_folder(installed, tmp_path):
-    port = free_port()
-    # Without gunicorn.conf.py: no control socket in the home folder either.
-    command = [
-        installed.parent / "gunicorn",
-        "-b",
-        f"127.0.0.1:{port}",
-        "--no-control-socket",
-        "wsgiapp:application",
-    ]
-    with serve(command, port, env={"SECRET_KEY": KEY}, cwd=tmp_path) as app:
-        index = fetch(app.url + "/")
-        assert index.status == 200
-        assert '<form action="/setcookie" method="POST">' in index.text
-        login = fetch(app.url + "/setcookie", **form("José"))
-        assert login.status == 200
-        assert login.cookie_pair() == signed("José", KEY, at=issued_at(login.cookie_pair()))
-        greeting = fetch(app.url + "/getcookie", headers={"Cookie": login.cookie_pair()})
-        assert welcome("José") in greeting.text
+def test_the_installed_wheel_serves_the_pages_from_any_folder(start_server, installed, tmp_path):
+    def installed_gunicorn(port: int) -> list[str]:
+        # Without gunicorn.conf.py: no control socket in the home folder either.
+        return [
+            installed.parent / "gunicorn",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--no-control-socket",
+            "wsgiapp:application",
+        ]
+
+    app = start_server(command=installed_gunicorn, cwd=tmp_path)
+    index = fetch(app.url + "/")
+    assert index.status == 200
+    assert '<form action="/setcookie" method="POST">' in index.text
+    login = fetch(app.url + "/setcookie", **form("José"))
+    assert login.status == 200
+    assert login.cookie_pair() == signed("José", TEST_KEY, at=issued_at(login.cookie_pair()))
+    greeting = fetch(app.url + "/getcookie", headers={"Cookie": login.cookie_pair()})
+    assert welcome("José") in greeting.text
 
 
 def test_without_its_templates_the_module_says_so_at_import(tmp_path):
@@ -85,7 +83,7 @@ def test_without_its_templates_the_module_says_so_at_import(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path), "SECRET_KEY": KEY},
+        env={"PYTHONPATH": str(tmp_path), "SECRET_KEY": TEST_KEY},
     )
     assert run.returncode == 1
     assert run.stderr.splitlines()[-1] == (

@@ -5,7 +5,10 @@
 - inprocess: the app called as a WSGI server calls it (call), the streams a server's wsgi.input
   may be, and Werkzeug's test client for the browser's side;
 - forms: form bodies, urlencoded and multipart, for the app in process or raw bytes to a server;
-- servers: gunicorn, the development server and nginx as subprocesses, and waiting on them.
+- servers: gunicorn, the development server and nginx as subprocesses, and waiting on them;
+- live: those servers started with only what differs said (the conftest's factory fixtures use it);
+- load: requests from a few threads while a test breaks the servers behind them;
+- keys: a key file, and a Kubernetes Secret's layout of one.
 
 Run from the repository root, `tests.helpers` imports as it is: pytest puts the root on sys.path
 (tests/ is a package), and so does `python -m bench`.

@@ -7,6 +7,7 @@ import re
 import socket
 import ssl
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -59,6 +60,37 @@ def attributes(set_cookie: str) -> set[str]:
     return set(set_cookie.split("; "))
 
 
+def connect(
+    url: str, source: str | None = None, context: ssl.SSLContext | None = None, timeout: float = 10
+) -> http.client.HTTPConnection:
+    """A connection to url's host, opened by its first request; source is the client's own loopback
+    address. A URL with the site's name of deploy/nginx.conf (SITE_NAME) goes to loopback (see
+    SiteHTTPConnection)."""
+    parts = urlsplit(url)
+    source_address = (source, 0) if source else None
+    site = parts.hostname == SITE_NAME
+    if parts.scheme == "https":
+        return (SiteHTTPSConnection if site else http.client.HTTPSConnection)(
+            parts.hostname, parts.port, timeout=timeout, source_address=source_address, context=context
+        )
+    return (SiteHTTPConnection if site else http.client.HTTPConnection)(
+        parts.hostname, parts.port, timeout=timeout, source_address=source_address
+    )
+
+
+def exchange(
+    connection: http.client.HTTPConnection,
+    path: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """One request on connection, which stays open for the next, and its answer read whole."""
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    return Answer(response.status, response.getheaders(), response.read(), response.reason)
+
+
 def fetch(
     url: str,
     method: str = "GET",
@@ -67,40 +99,42 @@ def fetch(
     source: str | None = None,
     context: ssl.SSLContext | None = None,
 ) -> Answer:
-    """One request on a new connection, read whole; source is the client's own loopback address.
-
-    A URL with the site's name of deploy/nginx.conf (SITE_NAME) goes to loopback (see SiteHTTPConnection).
-    """
-    parts = urlsplit(url)
-    source_address = (source, 0) if source else None
-    site = parts.hostname == SITE_NAME
-    if parts.scheme == "https":
-        conn = (SiteHTTPSConnection if site else http.client.HTTPSConnection)(
-            parts.hostname, parts.port, timeout=10, source_address=source_address, context=context
-        )
-    else:
-        conn = (SiteHTTPConnection if site else http.client.HTTPConnection)(
-            parts.hostname, parts.port, timeout=10, source_address=source_address
-        )
-    try:
-        conn.request(method, parts.path or "/", body=body, headers=headers or {})
-        response = conn.getresponse()
-        return Answer(response.status, response.getheaders(), response.read(), response.reason)
-    finally:
-        conn.close()
+    """One request on a new connection (connect), read whole."""
+    with contextlib.closing(connect(url, source, context)) as connection:
+        return exchange(connection, urlsplit(url).path or "/", method, body, headers)
 
 
-def form(name: str) -> dict[str, object]:
-    """fetch() arguments that post the login form with this name."""
+def form(name: str, headers: dict[str, str] | None = None) -> dict[str, object]:
+    """fetch() arguments that post the login form with this name, with these headers too."""
     body = "nm=" + "".join(f"%{byte:02X}" for byte in name.encode())
     return {
         "method": "POST",
         "body": body.encode(),
-        "headers": {"Content-Type": URLENCODED},
+        "headers": {"Content-Type": URLENCODED, **(headers or {})},
     }
 
 
+def form_from_page(url: str, name: str) -> dict[str, object]:
+    """The login form as a browser posts it from the site's own page at url."""
+    return form(name, {"Origin": url, "Sec-Fetch-Site": "same-origin"})
+
+
 # Raw HTTP, for bad input that an HTTP library would refuse to send or would clean up.
+
+
+def raw_request(
+    method: str = "GET",
+    target: str = "/",
+    headers: Iterable[str] = (),
+    body: bytes = b"",
+    host: str | None = "127.0.0.1",
+    version: str = "1.1",
+) -> bytes:
+    """A request as raw bytes: its line, Host (none if None), Connection: close, each of headers as a
+    line (latin-1), and a body with its Content-Length."""
+    lines = [f"{method} {target} HTTP/{version}", *([f"Host: {host}"] if host is not None else [])]
+    lines += ["Connection: close", *headers, *([f"Content-Length: {len(body)}"] if body else [])]
+    return "".join(f"{line}\r\n" for line in lines).encode("latin-1") + b"\r\n" + body
 
 
 def receive_all(sock: socket.socket, forgive: tuple[type[OSError], ...] = (ConnectionResetError,)) -> bytes:

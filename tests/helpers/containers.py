@@ -181,19 +181,6 @@ def build_image() -> float:
     return time.monotonic() - started
 
 
-def kubernetes_secret(folder: Path, *keys: str) -> Path:
-    """A Secret volume as the kubelet mounts it: keys -> ..data/keys, ..data -> ..<time>/, the file
-    readable by the image's user only. Returns the folder to mount."""
-    version = folder / "..2026_11_30_12_00_00.000000001"
-    version.mkdir(parents=True)
-    (version / "keys").write_text("".join(f"{key}\n" for key in keys))
-    os.chown(version / "keys", USER, USER)
-    (version / "keys").chmod(0o400)
-    (folder / "..data").symlink_to(version.name)
-    (folder / "keys").symlink_to("..data/keys")
-    return folder
-
-
 @dataclass
 class Container:
     name: str

@@ -19,7 +19,7 @@ def multipart(fields: Iterable[tuple[str, str | bytes]], boundary: str = "b") ->
     return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
-def form(fields: list[tuple[str, str]], encoding: str, boundary: str = "b") -> tuple[bytes, str]:
+def form_body(fields: list[tuple[str, str]], encoding: str, boundary: str = "b") -> tuple[bytes, str]:
     """The body and Content-Type of a form in this encoding, "urlencoded" or "multipart"."""
     if encoding == "urlencoded":
         return urlencode(fields).encode(), URLENCODED
@@ -29,7 +29,7 @@ def form(fields: list[tuple[str, str]], encoding: str, boundary: str = "b") -> t
 
 def form_of_size(size: int, encoding: str, boundary: str = "b") -> tuple[bytes, str]:
     """A form that sets nm=alice, its last field x filled up to size bytes in all (if it is not over)."""
-    body, content_type = form([("nm", "alice"), ("x", "")], encoding, boundary)
+    body, content_type = form_body([("nm", "alice"), ("x", "")], encoding, boundary)
     # x's value ends a urlencoded body, and comes before a multipart one's closing delimiter.
     cut = len(body) if encoding == "urlencoded" else body.rindex(b"\r\n--")
     return body[:cut] + b"a" * (size - len(body)) + body[cut:], content_type

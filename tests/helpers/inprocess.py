@@ -53,7 +53,7 @@ class BufferedClient(Client):
 
 
 def make_test_app(*keys: str, max_age: int | None = None, now: float = NOW) -> wsgiapp.App:
-    """The app as a server builds it for a server, with these keys (TEST_KEY if none), on a clock
+    """The app as a server's import builds it, with these keys (TEST_KEY if none), on a clock
     stopped at now."""
     return wsgiapp.App(wsgiapp.Settings(keys or (TEST_KEY,), max_age), clock=lambda: now)
 
@@ -128,7 +128,7 @@ class BodyStream(io.BytesIO):
 # Through Werkzeug's test client (the client fixtures): its response, and a browser's cookie jar.
 
 
-def login(client: Client, name: str, **kwargs):
+def submit_name(client: Client, name: str, **kwargs):
     """POST the form with this name."""
     return client.post("/setcookie", data={"nm": name}, **kwargs)
 

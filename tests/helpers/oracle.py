@@ -5,17 +5,25 @@ headers, and the limits, policy and Allow values the README states."""
 import base64
 import hashlib
 import html
+import string
 import time
 from http import HTTPStatus
 from pathlib import Path
 from string import Template
 
+from itsdangerous import Signer
 from itsdangerous import TimestampSigner
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-TEST_KEY = "test-secret-key"
+# The keys the tests sign with: 32 characters, so that no server warns of a short key. OLD_KEY is a
+# fallback that still verifies; NEW_KEY the key a rotation brings in.
+TEST_KEY = "k" * 32
+OLD_KEY = "o" * 32
+NEW_KEY = "n" * 32
 # The salt of the cookie's signature (docs/security.md): it names the format, name.time.signature.
 COOKIE_SALT = "wsgiapp.userID.timed"
+# 1.0's, for its untimed cookies.
+SALT_1_0 = "wsgiapp.userID"
 # The time on the clock of the apps the tests build (tests.helpers.inprocess), and the time the oracle
 # signs at unless told otherwise: this run's start, so that servers on the real clock accept it too.
 NOW = int(time.time())
@@ -65,6 +73,34 @@ COOKIE_OCTETS = frozenset(
 )
 
 
+# RFC 4648's base64url alphabet: itsdangerous spells the time and the signature in it, unpadded.
+BASE64URL = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+
+
+def base64url(data: bytes) -> str:
+    """data as itsdangerous spells it: base64url without padding."""
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def from_base64url(text: str) -> bytes:
+    """The bytes of unpadded base64url text."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def respelled(text: str, how: str) -> str:
+    """Unpadded base64url text spelt another way that a lenient decoder reads as the same bytes (or,
+    "zero byte", the same number): "padding" added, the standard "alphabet" (+ and / for - and _),
+    other "low bits" in the last character (those decoding drops), or a leading "zero byte"."""
+    if how == "padding":
+        return text + "=" * (-len(text) % 4)
+    if how == "alphabet":
+        return text.replace("-", "+").replace("_", "/")
+    if how == "low bits":
+        return text[:-1] + BASE64URL[BASE64URL.index(text[-1]) ^ 1]
+    assert how == "zero byte", how
+    return base64url(b"\0" + from_base64url(text))
+
+
 def encoded(name: str) -> str:
     """The name as the cookie spells it: each UTF-8 byte that is a cookie-octet other than % as it
     is, every other one as %XX."""
@@ -81,6 +117,12 @@ def sign_payload(payload: str, key: str = TEST_KEY, salt: str = COOKIE_SALT, at:
 def sign(name: str, key: str = TEST_KEY, salt: str = COOKIE_SALT, at: int = NOW) -> str:
     """The cookie value the app must issue for this name at the time at."""
     return sign_payload(encoded(name), key, salt, at)
+
+
+def untimed_signer(key: str = TEST_KEY, salt: str = COOKIE_SALT) -> Signer:
+    """The app's signer without the time: what signs a payload whose time is spelt otherwise than the
+    app spells it; with SALT_1_0, what signed 1.0's cookies, before they carried the time."""
+    return Signer(key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
 
 
 def signed(name: str, key: str = TEST_KEY, cookie: str = "userID", at: int = NOW) -> str:
@@ -102,8 +144,7 @@ def keys_line(key: str, *older: str) -> str:
 def issued_at(cookie: str) -> int:
     """The time in a cookie value or `name=value` pair that a server on the real clock issued; it
     must be this minute's. (Its second field: the seconds in big-endian bytes, base64url unpadded.)"""
-    stamp = cookie.split(".")[-2]
-    at = int.from_bytes(base64.urlsafe_b64decode(stamp + "=" * (-len(stamp) % 4)), "big")
+    at = int.from_bytes(from_base64url(cookie.split(".")[-2]), "big")
     assert abs(at - time.time()) < CLOCK_SKEW, f"{cookie} was issued at {at}, not now"
     return at
 
