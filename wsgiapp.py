@@ -366,7 +366,9 @@ def in_emoji_sequence(name: str, at: int) -> bool:
     if name[at] in VARIATION_SELECTORS:
         return ends_in_emoji(name[:at])
     followed = at + 1 < len(name) and unicodedata.category(name[at + 1]) in EMOJI_CATEGORIES
-    return followed and ends_in_emoji(name[:at].rstrip(VARIATION_SELECTORS))
+    # One variation selector, not more, may stand between the first emoji and the joiner.
+    first = at - 1 if at and name[at - 1] in VARIATION_SELECTORS else at
+    return followed and ends_in_emoji(name[:first])
 
 
 def hidden_characters(name: str) -> Iterator[int]:

@@ -331,6 +331,13 @@ CUT = " The field shows it without the characters that cannot be shown."
             HIDDEN + "U+200D ZERO WIDTH JOINER." + CUT,
             "\U0001f469 \U0001f4bb",
         ),
+        # An emoji carries one variation selector: after a second one, a joiner joins nothing (found
+        # by hypothesis, tests/test_properties.py::test_name_rule).
+        (
+            [("nm", "\u2764\ufe0f\ufe0f\u200d\U0001f525")],
+            HIDDEN + "U+FE0F VARIATION SELECTOR-16." + CUT,
+            "\u2764\ufe0f\U0001f525",
+        ),
         # Unassigned, and default-ignorable: drawn as nothing once it is assigned.
         ([("nm", "ad\u2065min")], HIDDEN + "U+2065 an unassigned character." + CUT, "admin"),
         # Too long, with what a page cannot show: the field shows the rest, and says so.
