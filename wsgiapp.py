@@ -9,7 +9,7 @@ module reads in that order:
 2. The request: App, dispatch, the refusals, the cross-site rule, the handlers.
 3. The form: the body read, parsed and checked.
 4. The cookie: its value's grammar, and UserCookie, which issues, reads and clears it.
-5. Replies: the pages (html/, compiled once), their headers, the prebuilt replies, ROUTES.
+5. Replies: the pages (html/, read once), their headers, the prebuilt replies, ROUTES.
 6. Settings: the environment read into a Settings value; the key files.
 7. Entry points: the log, the module's `application` (every WSGI server), the development server.
 """

@@ -40,6 +40,7 @@ from tests.helpers.oracle import ROOT
 from tests.helpers.oracle import SECURE_COOKIE_ATTRIBUTES
 from tests.helpers.oracle import TEST_KEY
 from tests.helpers.oracle import URLENCODED
+from tests.helpers.oracle import VERSION
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import signed
 from tests.helpers.oracle import welcome
@@ -47,8 +48,6 @@ from tests.helpers.servers import app_lines
 
 # Slow real-server suites: .ci/run runs them on one Python version (pyproject.toml, markers).
 pytestmark = pytest.mark.slow
-
-VERSION = re.search(r"^version = (\S+)$", (ROOT / "setup.cfg").read_text(), re.M)[1]
 
 
 @pytest.fixture

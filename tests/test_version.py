@@ -1,9 +1,9 @@
 """The version, written once in setup.cfg: every other file that names it names the same one."""
 
-import configparser
 import re
 
 from tests.helpers.oracle import ROOT
+from tests.helpers.oracle import VERSION
 
 
 def named(path: str, pattern: str) -> list[str]:
@@ -14,9 +14,7 @@ def named(path: str, pattern: str) -> list[str]:
 def test_every_file_that_names_the_version_names_setup_cfgs():
     """The image's label, the manifest's image tag, the commands that build and push that image, and
     the newest release in CHANGES.md: a new version in setup.cfg fails here until each follows."""
-    setup = configparser.ConfigParser()
-    setup.read(ROOT / "setup.cfg")
-    version = setup["metadata"]["version"]
+    version = VERSION
     assert named("Containerfile", r"^ARG VERSION=(.*)$") == [version]
     assert named("deploy/kubernetes/wsgiapp.yaml", r"image: registry\.example/wsgiapp:(.*)$") == [version]
     assert named("docs/deploying.md", r"registry\.example/wsgiapp:(\S+)") == [version, version]

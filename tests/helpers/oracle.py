@@ -5,6 +5,7 @@ headers, and the limits, policy and Allow values the README states."""
 import base64
 import hashlib
 import html
+import re
 import string
 import time
 from http import HTTPStatus
@@ -15,6 +16,8 @@ from itsdangerous import Signer
 from itsdangerous import TimestampSigner
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+# The version, written once in setup.cfg (tests/test_version.py checks every other place).
+VERSION = re.search(r"^version = (\S+)$", (ROOT / "setup.cfg").read_text(), re.M)[1]
 # The keys the tests sign with: 32 characters, so that no server warns of a short key. OLD_KEY is a
 # fallback that still verifies; NEW_KEY the key a rotation brings in.
 TEST_KEY = "k" * 32
