@@ -21,6 +21,7 @@ import base64
 import contextlib
 import errno
 import hashlib
+import hmac
 import html
 import io
 import logging
@@ -437,16 +438,23 @@ SIGNATURE = r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"
 COOKIE_VALUE = re.compile(rf"{COOKIE_OCTET}+\.{TIMESTAMP}\.{SIGNATURE}")
 
 
+def derived_keys(keys: Sequence[str]) -> list[bytes]:
+    """The keys as itsdangerous's "hmac" key derivation makes them, last first, as it wants them.
+
+    That derivation would compute HMAC(key, salt) on every sign and unsign; it depends on nothing
+    else, so it is done here, once per key, and handed over with derivation "none". The signatures
+    are the same bytes, so cookies signed either way verify. itsdangerous signs with the last key
+    and tries them all, last first.
+    """
+    return [hmac.new(key.encode(), COOKIE_SALT.encode(), hashlib.sha256).digest() for key in reversed(keys)]
+
+
 class CookieSigner(TimestampSigner):
-    """itsdangerous's TimestampSigner: HMAC-SHA256, with a key derived from each key and COOKIE_SALT,
-    over the value and the time it was signed, on the app's clock, which a test can set. It signs
-    with the first key and tries them all."""
+    """itsdangerous's TimestampSigner (HMAC-SHA256 over the value and the time it was signed, with
+    the first key), on the app's clock, which a test can set."""
 
     def __init__(self, keys: Sequence[str], clock: Callable[[], float]) -> None:
-        # itsdangerous signs with the last key of its list and tries them last first.
-        super().__init__(
-            list(reversed(keys)), salt=COOKIE_SALT, key_derivation="hmac", digest_method=hashlib.sha256
-        )
+        super().__init__(derived_keys(keys), key_derivation="none", digest_method=hashlib.sha256)
         self.clock = clock
 
     def get_timestamp(self) -> int:
