@@ -4,13 +4,13 @@ Each test watches the page for console messages, uncaught errors, dialogs (an al
 a name ran as script) and Content-Security-Policy violations, and asserts there were none.
 """
 
-import os
 import re
 
 import pytest
 
 from bench.servers import CHROMIUM_ARGS
 from tests.helpers.answer import SITE_NAME
+from tests.helpers.engines import browser_env
 from tests.helpers.oracle import issued_at
 from tests.helpers.oracle import sign
 from tests.helpers.servers import require_chromium
@@ -43,7 +43,7 @@ def browser(tmp_path_factory):
         # The site's name of deploy/nginx.conf, and its subdomains, on this machine.
         resolve = f"--host-resolver-rules=MAP {SITE_NAME} 127.0.0.1, MAP *.{SITE_NAME} 127.0.0.1"
         browser = playwright.chromium.launch(
-            executable_path=chromium, args=[*CHROMIUM_ARGS, resolve], env={**os.environ, "HOME": str(home)}
+            executable_path=chromium, args=[*CHROMIUM_ARGS, resolve], env=browser_env(home)
         )
         yield browser
         browser.close()

@@ -97,7 +97,9 @@ def with_curl(url: str, name: str, folder: Path) -> tuple[str, str]:
 def with_java(url: str, names: list[str]) -> list[tuple[str, str]]:
     java = require_executable("java", install="Debian: apt-get install default-jdk-headless")
     bodies = [quote(name, safe="") for name in names]
-    run = subprocess.run([java, JAVA_CLIENT, url, *bodies], capture_output=True, text=True, timeout=120)
+    # -XX:-UsePerfData: no /tmp/hsperfdata_<user> left behind.
+    command = [java, "-XX:-UsePerfData", JAVA_CLIENT, url, *bodies]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     results = []
     for line in run.stdout.splitlines():

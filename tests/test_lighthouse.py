@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from bench.servers import CHROMIUM_ARGS
+from tests.helpers.engines import browser_env
 from tests.helpers.oracle import signed
 from tests.helpers.servers import require
 from tests.helpers.servers import require_chromium
@@ -53,7 +54,7 @@ def test_lighthouse_scores_100(lighthouse, app, tmp_path, path, headers):
         text=True,
         timeout=180,
         # A home of its own: Chromium keeps a certificate store there (~/.local/share/pki).
-        env={**os.environ, "CHROME_PATH": chromium, "HOME": str(tmp_path)},
+        env=browser_env(tmp_path, CHROME_PATH=chromium),
     )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(report.read_text())

@@ -265,7 +265,8 @@ class PlaywrightSession(Session):
 
 def browser_env(home: Path, **more: str) -> dict[str, str]:
     xdg = {f"XDG_{kind}_HOME": str(home / kind.lower()) for kind in ("CONFIG", "CACHE", "DATA", "STATE")}
-    return {**os.environ, "HOME": str(home), **xdg, **more}
+    # TMPDIR too: Chromium leaves its process singleton's folder (org.chromium.Chromium.*) there.
+    return {**os.environ, "HOME": str(home), "TMPDIR": str(home), **xdg, **more}
 
 
 def listening(port: int) -> bool:
